@@ -1,0 +1,3 @@
+//! Cohort retention: `retention`.
+
+pub mod retention;

@@ -1,0 +1,3 @@
+//! Sessionization: `sessionize`.
+
+pub mod sessionize;
