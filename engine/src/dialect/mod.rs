@@ -1,27 +1,135 @@
 //! Heap/BigQuery and PostgreSQL SQL, rewritten for DataFusion.
 //!
-//! (Skeleton: the dialect work fills this in.)
+//! Heap documents its SQL in BigQuery's dialect; BI tools and people send
+//! PostgreSQL's. Trail takes both, in one grammar:
+//!
+//! ```text
+//!  SQL text ──► sqlparser (GenericDialect) ──► rewrite (AST) ──► DataFusion planner
+//!                     │                           │                    │
+//!               syntax errors with          DATE_SUB, IF, COUNTIF,   TrailExprPlanner:
+//!               line and column             DATE(ts), dot access     `/` is floating point,
+//!                                           into JSON, BigQuery      timestamp vs date
+//!                                           types, …                 comparisons
+//! ```
+//!
+//! * [`parse_one`] parses with sqlparser's `GenericDialect` — the dialect
+//!   that accepts both BigQuery's forms (`INTERVAL 30 DAY`, `ARRAY_AGG(x
+//!   ORDER BY y)`, backtick names) and PostgreSQL's (`::`, `->`, `->>`,
+//!   `INTERVAL '30 days'`, `FILTER (WHERE …)`) — then rewrites the AST (see
+//!   the table in `rewrite.rs`).
+//! * [`register`] sets the session time zone to UTC and registers the
+//!   functions the rewrite targets (`trail_prop`, `date_diff`,
+//!   `timestamp_diff`, `safe_divide`), the `->`/`->>`/`json_get_*` functions
+//!   of `datafusion-functions-json`, and [`TrailExprPlanner`].
+//!
+//! Choices that differ from one of the two dialects:
+//! * `/` of two integers is floating point (BigQuery), also in PostgreSQL-form
+//!   queries: `SELECT 7 / 2` is `3.5`.
+//! * A dot access on `event_properties`/`user_properties` is JSON access
+//!   (BigQuery's JSON type), never a struct field; keys match exactly first,
+//!   then ignoring case and punctuation (see `trail_prop.rs`).
+
+mod date_diff;
+mod planner;
+mod rewrite;
+mod safe_divide;
+mod timestamp_diff;
+mod trail_prop;
+
+use std::sync::Arc;
 
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Registers the dialect's functions in `ctx`.
-pub fn register(_ctx: &SessionContext) -> Result<()> {
+pub use date_diff::DateDiff;
+pub use planner::TrailExprPlanner;
+pub use rewrite::JSON_COLUMNS;
+pub use safe_divide::SafeDivide;
+pub use timestamp_diff::TimestampDiff;
+pub use trail_prop::TrailProp;
+
+/// The session time zone: `now()` and `CURRENT_TIMESTAMP()` are UTC, and
+/// dates are UTC dates.
+pub const SESSION_TIME_ZONE: &str = "UTC";
+
+/// The scalar functions the dialect adds.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::from(TrailProp::default())),
+        Arc::new(ScalarUDF::from(DateDiff::default())),
+        Arc::new(ScalarUDF::from(TimestampDiff::default())),
+        Arc::new(ScalarUDF::from(SafeDivide::default())),
+    ]
+}
+
+/// Registers the dialect's functions and planner in `ctx`, and sets its time
+/// zone to UTC.
+pub fn register(ctx: &SessionContext) -> Result<()> {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    datafusion_functions_json::register_all(&mut *state)?;
+    for udf in functions() {
+        state.register_udf(udf)?;
+    }
+    state.register_expr_planner(Arc::new(TrailExprPlanner))?;
+
+    let options = state.config_mut().options_mut();
+    options.execution.time_zone = Some(SESSION_TIME_ZONE.to_string());
+    // Spans let DataFusion's planning errors say where in the text they are.
+    options.sql_parser.collect_spans = true;
+    // Functions such as now() read the time zone when they are created, so
+    // renew them as `SET` does.
+    let options = state.config().options().clone();
+    let renewed: Vec<_> = state
+        .scalar_functions()
+        .values()
+        .filter_map(|udf| udf.inner().with_updated_config(&options).map(Arc::new))
+        .collect();
+    for udf in renewed {
+        state.register_udf(udf)?;
+    }
     Ok(())
 }
 
 /// Parses exactly one statement and rewrites it for DataFusion.
+///
+/// A syntax error is a [`DataFusionError::SQL`] whose message ends with the
+/// line and column; an error found while rewriting is a
+/// [`DataFusionError::Plan`] that says `at line L, column C`.
 pub fn parse_one(sql: &str) -> Result<Statement> {
     let mut statements = Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
+        .map_err(|e| DataFusionError::SQL(Box::new(e), None))?;
     if statements.len() != 1 {
         return Err(DataFusionError::Plan(format!(
             "expected exactly one SQL statement, got {}",
             statements.len()
         )));
     }
-    Ok(statements.remove(0))
+    let mut statement = statements.remove(0);
+    rewrite::rewrite_statement(&mut statement)?;
+    Ok(statement)
+}
+
+/// The position (line, column; both from 1) in the SQL text that `err` is
+/// about, when it knows one.
+pub fn error_position(err: &DataFusionError) -> Option<(u64, u64)> {
+    if let Some(diagnostic) = err.diagnostic() {
+        if let Some(span) = &diagnostic.span {
+            return Some((span.start.line, span.start.column));
+        }
+    }
+    // sqlparser's messages, and ours, end with the position.
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let at = lower.rfind("line")?;
+    let mut numbers = lower[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().ok());
+    Some((numbers.next()??, numbers.next()??))
 }
