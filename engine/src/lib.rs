@@ -14,9 +14,22 @@
 //! [`Trail::import`] (or the single-call [`Trail::track`], [`Trail::identify`],
 //! [`Trail::add_user_properties`]) and query with [`Trail::sql`].
 
+pub mod catalog;
 pub mod dialect;
 mod error;
+mod event_batch;
+pub mod generator;
+mod identity;
+pub mod ingest;
+mod json_object;
+mod layout;
+pub mod message;
+mod store;
+mod time;
 mod trail;
+mod users_table;
 
 pub use error::{Error, Result};
-pub use trail::Trail;
+pub use ingest::{ImportOptions, ImportReport, InputFormat, Rejection};
+pub use store::CompactReport;
+pub use trail::{Trail, TrailOptions};

@@ -1,39 +1,110 @@
 //! The [`Trail`] handle: one open data directory.
 
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use serde_json::{json, Map, Value};
 
-use crate::Result;
+use crate::catalog::StoredTables;
+use crate::error::{Error, Result};
+use crate::ingest::{ImportOptions, ImportReport, InputFormat};
+use crate::store::{CompactReport, Store};
+
+/// How to open a data directory.
+#[derive(Debug, Clone, Default)]
+pub struct TrailOptions {
+    /// Memory DataFusion may use for query operators before spilling (and
+    /// then failing with "resources exhausted"); `None` is unbounded.
+    pub memory_limit: Option<usize>,
+    /// Threads a query uses; defaults to the number of cores.
+    pub target_partitions: Option<usize>,
+}
 
 /// One open Trail data directory: its tables, registered in a DataFusion
 /// session with every Trail function and the Heap SQL dialect.
-#[derive(Debug, Clone)]
+///
+/// ```no_run
+/// # async fn demo() -> trail_engine::Result<()> {
+/// let trail = trail_engine::Trail::open("./trail-data").await?;
+/// trail.track("u_1", "Signup Started", "2026-11-20T10:00:00Z", serde_json::json!({"plan": "pro"})).await?;
+/// let batches = trail.sql("SELECT event_type, COUNT(*) FROM events GROUP BY 1").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
 pub struct Trail {
-    dir: PathBuf,
+    store: Store,
     ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Trail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trail")
+            .field("dir", &self.store.root())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Trail {
     /// Opens (creating if needed) the data directory `dir`.
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let ctx = SessionContext::new();
+        Self::open_with(dir, TrailOptions::default()).await
+    }
+
+    /// Opens `dir` with options.
+    pub async fn open_with(dir: impl AsRef<Path>, options: TrailOptions) -> Result<Self> {
+        let store = Store::new(dir.as_ref())?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("datafusion", "public")
+            .set_str("datafusion.execution.time_zone", "UTC");
+        if let Some(n) = options.target_partitions {
+            config = config.with_target_partitions(n.max(1));
+        }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        ctx.register_udf(crate::json_object::JsonObject::udf());
+        trail_udfs::register_all(&ctx)?;
         crate::dialect::register(&ctx)?;
-        Ok(Self {
-            dir: dir.as_ref().to_path_buf(),
-            ctx,
-        })
+        let trail = Self { store, ctx };
+        trail.refresh().await?;
+        Ok(trail)
     }
 
     /// The data directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.store.root()
     }
 
     /// The DataFusion session with every table and function registered.
     pub fn session(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Re-reads the tables' latest committed versions (after an import by
+    /// this or another process).
+    pub async fn refresh(&self) -> Result<()> {
+        let (events, users) = self.store.open_consistent().await?;
+        let state = self.ctx.state();
+        let mut stored = StoredTables::empty()?;
+        if let Some(events) = events {
+            events.update_datafusion_session(&state)?;
+            stored.events = events.table_provider().await?;
+        }
+        if let Some(users) = users {
+            users.update_datafusion_session(&state)?;
+            stored.users = users.table_provider().await?;
+            stored.has_merges = has_merges(&users).await?;
+        }
+        crate::catalog::register(&self.ctx, stored).await?;
+        Ok(())
     }
 
     /// Plans one SQL statement (Heap/BigQuery or PostgreSQL dialect).
@@ -42,7 +113,9 @@ impl Trail {
         let plan = self
             .ctx
             .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)))
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                statement,
+            )))
             .await?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
     }
@@ -51,4 +124,109 @@ impl Trail {
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.dataframe(sql).await?.collect().await?)
     }
+
+    /// Imports messages from `input`; durable and visible when it returns.
+    /// `progress` is told how many messages were read so far.
+    pub async fn import(
+        &self,
+        input: Box<dyn BufRead + Send>,
+        format: InputFormat,
+        options: &ImportOptions,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<ImportReport> {
+        let _lock = self.lock()?;
+        let report = crate::ingest::import(&self.store, input, format, options, progress).await?;
+        self.refresh().await?;
+        Ok(report)
+    }
+
+    /// Imports NDJSON text (one message a line).
+    pub async fn import_str(&self, ndjson: &str) -> Result<ImportReport> {
+        let input = Box::new(std::io::Cursor::new(ndjson.as_bytes().to_vec()));
+        self.import(
+            input,
+            InputFormat::Ndjson,
+            &ImportOptions::default(),
+            &|_| {},
+        )
+        .await
+    }
+
+    /// Tracks one event (`time` as RFC 3339).
+    pub async fn track(
+        &self,
+        user_id: &str,
+        event: &str,
+        time: &str,
+        properties: Value,
+    ) -> Result<ImportReport> {
+        self.import_message(json!({"type": "track", "user_id": user_id, "event": event, "time": time, "properties": properties}))
+            .await
+    }
+
+    /// Attaches `identity` to `user_id`, merging users as Heap does.
+    pub async fn identify(&self, user_id: &str, identity: &str) -> Result<ImportReport> {
+        self.import_message(json!({"type": "identify", "user_id": user_id, "identity": identity}))
+            .await
+    }
+
+    /// Adds (or overwrites) properties of a user.
+    pub async fn add_user_properties(
+        &self,
+        user_id: &str,
+        properties: Map<String, Value>,
+    ) -> Result<ImportReport> {
+        self.import_message(
+            json!({"type": "add_user_properties", "user_id": user_id, "properties": properties}),
+        )
+        .await
+    }
+
+    async fn import_message(&self, message: Value) -> Result<ImportReport> {
+        let report = self.import_str(&message.to_string()).await?;
+        if let Some(r) = report.rejected.first() {
+            return Err(Error::Invalid(r.reason.clone()));
+        }
+        Ok(report)
+    }
+
+    /// Merges small files and removes unreferenced ones (`trail compact`).
+    pub async fn compact(&self) -> Result<CompactReport> {
+        let _lock = self.lock()?;
+        let report = self.store.compact().await?;
+        self.refresh().await?;
+        Ok(report)
+    }
+
+    /// One writer at a time per data directory; the OS drops the lock if the process dies.
+    fn lock(&self) -> Result<std::fs::File> {
+        let path = self.store.root().join(".trail.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(format!("opening {}", path.display())))?;
+        file.lock()
+            .map_err(Error::io(format!("locking {}", path.display())))?;
+        Ok(file)
+    }
+}
+
+async fn has_merges(users: &deltalake::DeltaTable) -> Result<bool> {
+    let ctx = SessionContext::new();
+    users.update_datafusion_session(&ctx.state())?;
+    ctx.register_table("u", users.table_provider().await?)?;
+    let batches = ctx
+        .sql("SELECT COUNT(*) FROM u WHERE merged_into IS NOT NULL")
+        .await?
+        .collect()
+        .await?;
+    let n = datafusion::arrow::compute::cast(
+        batches[0].column(0),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )?;
+    Ok(n.as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .is_some_and(|a| a.value(0) > 0))
 }

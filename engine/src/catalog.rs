@@ -1,0 +1,496 @@
+//! The SQL catalog: Heap Connect's tables over the stored Delta tables.
+//!
+//! ```text
+//! schema public (and again heap_export)
+//!   events          EventsTable: stored events + user merges + current user properties
+//!   users           users with lifecycle metrics (view)
+//!   sessions        one row a session (view)
+//!   pageviews       page views (view)
+//!   all_events      event_id, user_id, session_id, time, event_table_name (view)
+//!   user_migrations from_user_id, to_user_id, time (view)
+//! ```
+//! [`EventsTable`] is a projection-aware view: a scan that does not need
+//! `user_properties` (or merged user ids) never joins the users table, and
+//! filters on stored columns are pushed into the Delta scan, with a time
+//! filter also narrowed to the `event_date` partitions it can touch.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::{MemorySchemaProvider, Session};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{Column, JoinType, ScalarValue};
+use datafusion::datasource::{provider_as_source, MemTable, TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator,
+    TableProviderFilterPushDown,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::event_batch::{stored_schema, CONTEXT_COLUMNS, EVENT_REST};
+use crate::layout::{PropertyLayout, EVENT_PREFIX, USER_PREFIX};
+use crate::message::PAGEVIEW_EVENT;
+use crate::store::PARTITION_COLUMN;
+use crate::users_table::USER_REST;
+
+/// The schemas the tables are registered in.
+pub const SCHEMAS: [&str; 2] = ["public", "heap_export"];
+
+/// `trail_json_object(rest, 'k', <prefix>k, …)` rebuilding a property object.
+pub fn json_object_sql(qualifier: &str, rest: &str, layout: &PropertyLayout) -> String {
+    let mut sql = format!("trail_json_object({qualifier}\"{rest}\"");
+    for k in layout.keys() {
+        sql.push_str(&format!(
+            ", '{}', {qualifier}\"{}\"",
+            k.key,
+            layout.column_name(&k.key)
+        ));
+    }
+    sql.push(')');
+    sql
+}
+
+/// The stored tables, as DataFusion providers.
+#[derive(Debug, Clone)]
+pub struct StoredTables {
+    pub events: Arc<dyn TableProvider>,
+    pub users: Arc<dyn TableProvider>,
+    /// Whether any user was merged into another (then user ids are remapped).
+    pub has_merges: bool,
+}
+
+impl StoredTables {
+    /// Empty tables, for a data directory nothing was imported into yet.
+    pub fn empty() -> Result<Self> {
+        let events = stored_schema(&PropertyLayout::from_schema(EVENT_PREFIX, &Schema::empty()));
+        let users = crate::users_table::users_batch(&Default::default())
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+            .schema();
+        Ok(Self {
+            events: Arc::new(MemTable::try_new(events, vec![vec![]])?),
+            users: Arc::new(MemTable::try_new(users, vec![vec![]])?),
+            has_merges: false,
+        })
+    }
+}
+
+/// Registers every table in both schemas of `ctx`.
+pub async fn register(ctx: &SessionContext, stored: StoredTables) -> Result<()> {
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| {
+        datafusion::error::DataFusionError::Internal("default catalog missing".into())
+    })?;
+    for schema in SCHEMAS {
+        if catalog.schema(schema).is_none() {
+            catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
+        }
+    }
+    // Views are planned against a scratch session, so a refresh never shows
+    // queries a half-registered catalog.
+    let scratch = SessionContext::new_with_config(ctx.copied_config());
+    scratch.register_udf(crate::json_object::JsonObject::udf());
+    let events: Arc<dyn TableProvider> = Arc::new(EventsTable::try_new(ctx, &stored).await?);
+    scratch.register_table("public.trail_stored_users", stored.users.clone())?;
+    scratch.register_table("public.events", events.clone())?;
+    let mut tables = vec![("events", events)];
+    for (name, sql) in views(&stored) {
+        tables.push((name, scratch.sql(&sql).await?.into_view()));
+    }
+    for schema in SCHEMAS {
+        for (name, table) in &tables {
+            let qualified = format!("{schema}.{name}");
+            ctx.deregister_table(qualified.as_str())?;
+            ctx.register_table(qualified.as_str(), table.clone())?;
+        }
+    }
+    Ok(())
+}
+
+fn views(stored: &StoredTables) -> Vec<(&'static str, String)> {
+    let layout = PropertyLayout::from_schema(USER_PREFIX, &stored.users.schema());
+    let fixed = [
+        "user_id",
+        "identity",
+        "joindate",
+        "last_seen",
+        "user_properties",
+    ];
+    let lifecycle = [
+        "days_since_first_seen",
+        "days_since_last_seen",
+        "session_count_30d",
+        "active_days_30d",
+        "lifecycle_stage",
+    ];
+    let props: String = layout
+        .keys()
+        .iter()
+        .filter(|k| !fixed.contains(&k.key.as_str()) && !lifecycle.contains(&k.key.as_str()))
+        .map(|k| format!("u.\"{}\" AS \"{}\", ", layout.column_name(&k.key), k.key))
+        .collect();
+    let user_json = json_object_sql("u.", USER_REST, &layout);
+    let context = CONTEXT_COLUMNS.join(", ");
+    vec![
+        (
+            "users",
+            format!(
+                "SELECT u.user_id, u.identity, u.joindate, u.last_seen, {props}{user_json} AS user_properties, \
+                   days_since_first_seen, days_since_last_seen, \
+                   COALESCE(a.sessions, 0) AS session_count_30d, COALESCE(a.days, 0) AS active_days_30d, \
+                   CASE WHEN days_since_first_seen <= 7 THEN 'New User' \
+                        WHEN days_since_last_seen > 30 THEN 'Churned' \
+                        WHEN days_since_last_seen BETWEEN 14 AND 30 THEN 'At Risk' \
+                        WHEN COALESCE(a.days, 0) >= 15 THEN 'Power User' \
+                        WHEN COALESCE(a.sessions, 0) >= 3 THEN 'Active' \
+                        ELSE 'Casual' END AS lifecycle_stage \
+                 FROM (SELECT *, \
+                         CAST(CAST(current_date() AS INT) - CAST(CAST(joindate AS DATE) AS INT) AS BIGINT) AS days_since_first_seen, \
+                         CAST(CAST(current_date() AS INT) - CAST(CAST(last_seen AS DATE) AS INT) AS BIGINT) AS days_since_last_seen \
+                       FROM public.trail_stored_users WHERE merged_into IS NULL) u \
+                 LEFT JOIN (SELECT user_id, COUNT(DISTINCT session_id) AS sessions, COUNT(DISTINCT CAST(time AS DATE)) AS days \
+                            FROM public.events WHERE time >= current_date() - INTERVAL '30 days' GROUP BY user_id) a \
+                   ON a.user_id = u.user_id"
+            ),
+        ),
+        (
+            "sessions",
+            format!(
+                "SELECT session_id, user_id, MIN(time) AS time, MAX(time) AS end_time, COUNT(*) AS event_count, \
+                   first_value(page_url ORDER BY time) AS landing_page, \
+                   first_value(referrer ORDER BY time) AS referrer, \
+                   first_value(device_type ORDER BY time) AS device_type, \
+                   first_value(browser ORDER BY time) AS browser, \
+                   first_value(platform ORDER BY time) AS platform, \
+                   first_value(country ORDER BY time) AS country, \
+                   first_value(region ORDER BY time) AS region, \
+                   first_value(city ORDER BY time) AS city \
+                 FROM public.events GROUP BY session_id, user_id"
+            ),
+        ),
+        (
+            "pageviews",
+            format!(
+                "SELECT event_id, user_id, session_id, time, event_properties, {context} \
+                 FROM public.events WHERE event_type = '{PAGEVIEW_EVENT}'"
+            ),
+        ),
+        (
+            "all_events",
+            "SELECT event_id, user_id, session_id, time, event_type AS event_table_name FROM public.events".into(),
+        ),
+        (
+            "user_migrations",
+            "SELECT user_id AS from_user_id, merged_into AS to_user_id, merged_at AS time \
+             FROM public.trail_stored_users WHERE merged_into IS NOT NULL"
+                .into(),
+        ),
+    ]
+}
+
+/// The `events` table: exactly Heap's export columns, over the stored layout.
+#[derive(Debug)]
+pub struct EventsTable {
+    stored: StoredTables,
+    event_layout: PropertyLayout,
+    user_layout: PropertyLayout,
+    schema: SchemaRef,
+}
+
+/// The events columns, in the order design.md fixes.
+pub const EVENTS_COLUMNS: [&str; 16] = [
+    "event_id",
+    "session_id",
+    "user_id",
+    "time",
+    "event_type",
+    "event_properties",
+    "user_properties",
+    "page_url",
+    "page_title",
+    "referrer",
+    "device_type",
+    "browser",
+    "platform",
+    "country",
+    "region",
+    "city",
+];
+
+impl EventsTable {
+    async fn try_new(ctx: &SessionContext, stored: &StoredTables) -> Result<Self> {
+        let mut table = Self {
+            stored: stored.clone(),
+            event_layout: PropertyLayout::from_schema(EVENT_PREFIX, &stored.events.schema()),
+            user_layout: PropertyLayout::from_schema(USER_PREFIX, &stored.users.schema()),
+            schema: Arc::new(Schema::empty()),
+        };
+        let all: Vec<usize> = (0..EVENTS_COLUMNS.len()).collect();
+        let plan = table.plan(&ctx.state(), &all, &[])?;
+        table.schema = Arc::new(plan.schema().as_arrow().clone());
+        Ok(table)
+    }
+
+    /// Whether a column is read straight from the stored events.
+    fn is_stored_column(&self, name: &str) -> bool {
+        match name {
+            "user_id" => !self.stored.has_merges,
+            "event_properties" | "user_properties" => false,
+            _ => EVENTS_COLUMNS.contains(&name),
+        }
+    }
+
+    fn plan(
+        &self,
+        state: &dyn Session,
+        projection: &[usize],
+        filters: &[Expr],
+    ) -> Result<LogicalPlan> {
+        let wanted: Vec<&str> = projection.iter().map(|i| EVENTS_COLUMNS[*i]).collect();
+        let mut builder =
+            LogicalPlanBuilder::scan("e", provider_as_source(self.stored.events.clone()), None)?;
+        for filter in filters {
+            for derived in partition_filters(filter) {
+                builder = builder.filter(derived)?;
+            }
+            builder = builder.filter(filter.clone())?;
+        }
+        let needs_users = wanted.contains(&"user_properties")
+            || (self.stored.has_merges && wanted.contains(&"user_id"));
+        if needs_users {
+            builder = builder.join(
+                self.users_lookup(state)?,
+                JoinType::Left,
+                (vec!["user_id"], vec!["__uid"]),
+                None,
+            )?;
+        }
+        let exprs: Vec<Expr> = wanted
+            .iter()
+            .map(|name| -> Result<Expr> {
+                Ok(match *name {
+                    "user_id" if needs_users => datafusion::functions::expr_fn::coalesce(vec![
+                        col("__canonical"),
+                        col("e.user_id"),
+                    ])
+                    .alias("user_id"),
+                    "user_properties" => {
+                        datafusion::functions::expr_fn::coalesce(vec![col("__props"), lit("{}")])
+                            .alias("user_properties")
+                    }
+                    "event_properties" => self.event_properties_expr()?.alias("event_properties"),
+                    other => Expr::Column(Column::new(Some("e"), other)).alias(other),
+                })
+            })
+            .collect::<Result<_>>()?;
+        builder.project(exprs)?.build()
+    }
+
+    fn event_properties_expr(&self) -> Result<Expr> {
+        let mut args = vec![Expr::Column(Column::new(Some("e"), EVENT_REST))];
+        for k in self.event_layout.keys() {
+            args.push(lit(k.key.clone()));
+            args.push(Expr::Column(Column::new(
+                Some("e"),
+                self.event_layout.column_name(&k.key),
+            )));
+        }
+        Ok(Expr::ScalarFunction(
+            datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                Arc::new(crate::json_object::JsonObject::udf()),
+                args,
+            ),
+        ))
+    }
+
+    /// `user_id → (surviving user id, that user's properties as JSON)`.
+    fn users_lookup(&self, _state: &dyn Session) -> Result<LogicalPlan> {
+        let props = |q: &str| -> Expr {
+            let mut args = vec![Expr::Column(Column::new(Some(q), USER_REST))];
+            for k in self.user_layout.keys() {
+                args.push(lit(k.key.clone()));
+                args.push(Expr::Column(Column::new(
+                    Some(q),
+                    self.user_layout.column_name(&k.key),
+                )));
+            }
+            Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                Arc::new(crate::json_object::JsonObject::udf()),
+                args,
+            ))
+        };
+        let users = || provider_as_source(self.stored.users.clone());
+        if !self.stored.has_merges {
+            return LogicalPlanBuilder::scan("u", users(), None)?
+                .project(vec![
+                    col("u.user_id").alias("__uid"),
+                    lit(ScalarValue::Utf8(None)).alias("__canonical"),
+                    props("u").alias("__props"),
+                ])?
+                .build();
+        }
+        // merged_into already names the final survivor (chains are resolved when stored).
+        let survivors = LogicalPlanBuilder::scan("s", users(), None)?.build()?;
+        LogicalPlanBuilder::scan("r", users(), None)?
+            .project(vec![
+                col("r.user_id").alias("__uid"),
+                datafusion::functions::expr_fn::coalesce(vec![
+                    col("r.merged_into"),
+                    col("r.user_id"),
+                ])
+                .alias("__canonical"),
+            ])?
+            .join(
+                survivors,
+                JoinType::Left,
+                (vec!["__canonical"], vec!["user_id"]),
+                None,
+            )?
+            .project(vec![
+                col("__uid"),
+                col("__canonical"),
+                props("s").alias("__props"),
+            ])?
+            .build()
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                let stored = f
+                    .column_refs()
+                    .iter()
+                    .all(|c| self.is_stored_column(&c.name))
+                    && !f.is_volatile();
+                if stored {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let all: Vec<usize> = (0..EVENTS_COLUMNS.len()).collect();
+        let projection = projection.unwrap_or(&all);
+        // Filters name the view's columns; stored ones resolve against the scan alias.
+        let filters: Vec<Expr> = filters
+            .iter()
+            .map(|f| {
+                f.clone()
+                    .transform(|e| {
+                        Ok(match e {
+                            Expr::Column(c) => datafusion::common::tree_node::Transformed::yes(
+                                Expr::Column(Column::new(Some("e"), c.name)),
+                            ),
+                            other => datafusion::common::tree_node::Transformed::no(other),
+                        })
+                    })
+                    .map(|t| t.data)
+            })
+            .collect::<Result<_>>()?;
+        let mut plan = self.plan(state, projection, &filters)?;
+        if let (Some(limit), true) = (limit, filters.is_empty()) {
+            plan = LogicalPlanBuilder::from(plan)
+                .limit(0, Some(limit))?
+                .build()?;
+        }
+        state.create_physical_plan(&plan).await
+    }
+}
+
+/// Partition filters implied by a filter on `time`: `time >= T` implies
+/// `event_date >= DATE(T)`, and `DATE(time) op D` implies `event_date op D`.
+/// They let the Delta scan skip whole date partitions.
+pub fn partition_filters(filter: &Expr) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for conjunct in datafusion::logical_expr::utils::split_conjunction(filter) {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
+            continue;
+        };
+        let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
+            (s, Expr::Literal(v, _)) => (s, *op, v),
+            (Expr::Literal(v, _), s) => match op.swap() {
+                Some(op) => (s, op, v),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let (is_date, name) = match subject {
+            Expr::Column(c) => (false, c.name.as_str()),
+            Expr::Cast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
+                Expr::Column(c) => (true, c.name.as_str()),
+                _ => continue,
+            },
+            Expr::TryCast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
+                Expr::Column(c) => (true, c.name.as_str()),
+                _ => continue,
+            },
+            Expr::ScalarFunction(f)
+                if matches!(f.name(), "to_date" | "date") && f.args.len() == 1 =>
+            {
+                match &f.args[0] {
+                    Expr::Column(c) => (true, c.name.as_str()),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        if name != "time" {
+            continue;
+        }
+        let Some(date) = literal_date(value) else {
+            continue;
+        };
+        // Date granularity turns strict bounds on a timestamp into inclusive ones.
+        let op = match (is_date, op) {
+            (_, Operator::Eq) | (_, Operator::GtEq) | (_, Operator::LtEq) => op,
+            (true, Operator::Gt) | (true, Operator::Lt) => op,
+            (false, Operator::Gt) => Operator::GtEq,
+            (false, Operator::Lt) => Operator::LtEq,
+            _ => continue,
+        };
+        out.push(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(Expr::Column(Column::new(Some("e"), PARTITION_COLUMN))),
+            op,
+            Box::new(lit(ScalarValue::Date32(Some(date)))),
+        )));
+    }
+    out
+}
+
+fn literal_date(value: &ScalarValue) -> Option<i32> {
+    let micros = match value {
+        ScalarValue::Date32(Some(d)) => return Some(*d),
+        ScalarValue::Date64(Some(ms)) => ms * 1000,
+        ScalarValue::TimestampSecond(Some(s), _) => s * 1_000_000,
+        ScalarValue::TimestampMillisecond(Some(ms), _) => ms * 1000,
+        ScalarValue::TimestampMicrosecond(Some(us), _) => *us,
+        ScalarValue::TimestampNanosecond(Some(ns), _) => ns.div_euclid(1000),
+        _ => return None,
+    };
+    Some(crate::time::date_of_micros(micros))
+}

@@ -1,0 +1,132 @@
+//! The stored events table: its schema and the building of its batches.
+//!
+//! Stored columns, in order: `event_id, session_id, user_id, time, event_type`,
+//! the promoted event properties (`ep__<key>`), `event_properties_rest`, the
+//! page/device/location columns, and the partition column `event_date`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Date32Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::layout::PropertyLayout;
+use crate::message::TrackEvent;
+use crate::store::PARTITION_COLUMN;
+use crate::time::date_of_micros;
+
+/// The page, device and location columns, in table order.
+pub const CONTEXT_COLUMNS: [&str; 9] = [
+    "page_url",
+    "page_title",
+    "referrer",
+    "device_type",
+    "browser",
+    "platform",
+    "country",
+    "region",
+    "city",
+];
+
+/// The residual JSON column of event properties.
+pub const EVENT_REST: &str = "event_properties_rest";
+
+/// Timestamps are microseconds in UTC everywhere.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The stored schema for a given property layout.
+pub fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("session_id", DataType::Utf8, true),
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("time", timestamp_type(), false),
+        Field::new("event_type", DataType::Utf8, false),
+    ];
+    fields.extend(layout.fields());
+    fields.push(Field::new(EVENT_REST, DataType::Utf8, true));
+    fields.extend(
+        CONTEXT_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true)),
+    );
+    fields.push(Field::new(PARTITION_COLUMN, DataType::Date32, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// An event ready to store: identity resolved, id and session assigned.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub track: TrackEvent,
+}
+
+/// Builds one batch; sorts by (event_date, user_id, time) first so every file
+/// the writer cuts from it is sorted by (user_id, time).
+pub fn build_batch(
+    schema: &SchemaRef,
+    layout: &PropertyLayout,
+    mut events: Vec<StoredEvent>,
+) -> datafusion::error::Result<RecordBatch> {
+    events.sort_by(|a, b| {
+        date_of_micros(a.track.time)
+            .cmp(&date_of_micros(b.track.time))
+            .then_with(|| a.user_id.cmp(&b.user_id))
+            .then_with(|| a.track.time.cmp(&b.track.time))
+            .then_with(|| a.event_id.cmp(&b.event_id))
+    });
+    let n = events.len();
+    let mut event_id = StringBuilder::with_capacity(n, n * 16);
+    let mut session_id = StringBuilder::with_capacity(n, n * 16);
+    let mut user_id = StringBuilder::with_capacity(n, n * 12);
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut event_type = StringBuilder::with_capacity(n, n * 12);
+    let mut props = layout.builders(n);
+    let mut context: Vec<StringBuilder> = CONTEXT_COLUMNS
+        .iter()
+        .map(|_| StringBuilder::with_capacity(n, n * 8))
+        .collect();
+    let mut date = Date32Builder::with_capacity(n);
+    for e in &events {
+        event_id.append_value(&e.event_id);
+        session_id.append_value(&e.session_id);
+        user_id.append_value(&e.user_id);
+        time.append_value(e.track.time);
+        event_type.append_value(&e.track.event_type);
+        props.append(&e.track.properties);
+        let c = &e.track.context;
+        for (builder, value) in context.iter_mut().zip([
+            &c.page_url,
+            &c.page_title,
+            &c.referrer,
+            &c.device_type,
+            &c.browser,
+            &c.platform,
+            &c.country,
+            &c.region,
+            &c.city,
+        ]) {
+            builder.append_option(value.as_deref());
+        }
+        date.append_value(date_of_micros(e.track.time));
+    }
+    let (promoted, rest) = props.finish();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(event_id.finish()),
+        Arc::new(session_id.finish()),
+        Arc::new(user_id.finish()),
+        Arc::new(time.finish()),
+        Arc::new(event_type.finish()),
+    ];
+    columns.extend(promoted);
+    columns.push(rest);
+    columns.extend(context.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(date.finish()));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}

@@ -1,0 +1,250 @@
+//! Users, identities and merges, the way Heap does them.
+//!
+//! Every user has a `user_id`; `identify` attaches an identity. When the
+//! identity already belongs to another user, the anonymous user is merged
+//! into the identified one (a row of `user_migrations`) and every query sees
+//! all their events under the surviving `user_id`. The state also keeps each
+//! user's last session so that sessions continue across imports.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::message::UserRef;
+
+/// One user, live or merged away.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserRecord {
+    pub user_id: String,
+    pub identity: Option<String>,
+    /// First event (or identify) time, µs.
+    pub joindate: Option<i64>,
+    /// Last event time, µs.
+    pub last_seen: Option<i64>,
+    pub properties: Map<String, Value>,
+    /// The user this one was merged into, and when.
+    pub merged_into: Option<String>,
+    pub merged_at: Option<i64>,
+    /// The session of this user's latest event, and that event's time.
+    pub last_session_id: Option<String>,
+    pub last_event_time: Option<i64>,
+}
+
+/// All users, indexed by id and identity.
+#[derive(Debug, Clone, Default)]
+pub struct Users {
+    by_id: HashMap<String, UserRecord>,
+    by_identity: HashMap<String, String>,
+}
+
+impl Users {
+    /// Builds the index from stored records.
+    pub fn from_records(records: impl IntoIterator<Item = UserRecord>) -> Self {
+        let mut users = Self::default();
+        for r in records {
+            if let (Some(identity), None) = (&r.identity, &r.merged_into) {
+                users
+                    .by_identity
+                    .insert(identity.clone(), r.user_id.clone());
+            }
+            users.by_id.insert(r.user_id.clone(), r);
+        }
+        users
+    }
+
+    /// Every record, merged users included.
+    pub fn records(&self) -> impl Iterator<Item = &UserRecord> {
+        self.by_id.values()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether any user was merged into another.
+    pub fn has_merges(&self) -> bool {
+        self.by_id.values().any(|r| r.merged_into.is_some())
+    }
+
+    /// The surviving user for `user_id` (itself unless merged away).
+    pub fn canonical(&self, user_id: &str) -> String {
+        let mut id = user_id;
+        // Merges form chains a → b → c; bounded so a corrupt cycle cannot hang.
+        for _ in 0..64 {
+            match self.by_id.get(id).and_then(|r| r.merged_into.as_deref()) {
+                Some(next) => id = next,
+                None => break,
+            }
+        }
+        id.to_string()
+    }
+
+    /// Resolves a message's user to its surviving `user_id`, creating the user if new.
+    pub fn resolve(&mut self, user: &UserRef) -> String {
+        match user {
+            UserRef::Id(id) => {
+                let id = self.canonical(id);
+                self.ensure(&id);
+                id
+            }
+            UserRef::Identity(identity) => match self.by_identity.get(identity) {
+                Some(id) => self.canonical(&id.clone()),
+                None => {
+                    let id = self.canonical(identity);
+                    let record = self.ensure(&id);
+                    if record.identity.is_none() {
+                        record.identity = Some(identity.clone());
+                        self.by_identity.insert(identity.clone(), id.clone());
+                    }
+                    id
+                }
+            },
+        }
+    }
+
+    fn ensure(&mut self, id: &str) -> &mut UserRecord {
+        self.by_id
+            .entry(id.to_string())
+            .or_insert_with(|| UserRecord {
+                user_id: id.to_string(),
+                ..Default::default()
+            })
+    }
+
+    /// A mutable record of a live user.
+    pub fn get_mut(&mut self, user_id: &str) -> Option<&mut UserRecord> {
+        self.by_id.get_mut(user_id)
+    }
+
+    /// Heap's `identify`: attach `identity` to `user`. When the identity
+    /// belongs to another user and `user` is anonymous, `user` is merged into
+    /// the identity's owner; returns the surviving user id.
+    pub fn identify(&mut self, user: &UserRef, identity: &str, time: Option<i64>) -> String {
+        let user_id = self.resolve(user);
+        let owner = self.by_identity.get(identity).map(|o| self.canonical(o));
+        match owner {
+            Some(owner) if owner == user_id => owner,
+            Some(owner) => {
+                if self.by_id[&user_id].identity.is_some() {
+                    // Both identified: Heap keeps them apart; later events go to the owner.
+                    return owner;
+                }
+                self.merge(&user_id, &owner, time);
+                owner
+            }
+            None => {
+                let record = self.ensure(&user_id);
+                if record.identity.is_none() {
+                    record.identity = Some(identity.to_string());
+                    self.by_identity
+                        .insert(identity.to_string(), user_id.clone());
+                    user_id
+                } else {
+                    // Already identified as someone else: the identity is a new user.
+                    let id = identity.to_string();
+                    let fresh = self.ensure(&id);
+                    fresh.identity = Some(identity.to_string());
+                    self.by_identity.insert(identity.to_string(), id.clone());
+                    id
+                }
+            }
+        }
+    }
+
+    /// Merges `from` into `into`: first/last seen widen, `into`'s properties win.
+    fn merge(&mut self, from: &str, into: &str, time: Option<i64>) {
+        let Some(mut gone) = self.by_id.remove(from) else {
+            return;
+        };
+        let survivor = self.ensure(into);
+        survivor.joindate = min_opt(survivor.joindate, gone.joindate);
+        survivor.last_seen = max_opt(survivor.last_seen, gone.last_seen);
+        if gone.last_event_time > survivor.last_event_time {
+            survivor.last_event_time = gone.last_event_time;
+            survivor.last_session_id = gone.last_session_id.clone();
+        }
+        for (k, v) in std::mem::take(&mut gone.properties) {
+            survivor.properties.entry(k).or_insert(v);
+        }
+        gone.merged_into = Some(into.to_string());
+        gone.merged_at = time.or(gone.last_seen);
+        self.by_id.insert(from.to_string(), gone);
+    }
+
+    /// Adds (overwrites) user properties.
+    pub fn add_properties(&mut self, user: &UserRef, properties: &Map<String, Value>) {
+        let id = self.resolve(user);
+        let record = self.ensure(&id);
+        for (k, v) in properties {
+            record.properties.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// Records that `user_id` was seen at `time`.
+    pub fn touch(&mut self, user_id: &str, time: i64) {
+        let record = self.ensure(user_id);
+        record.joindate = min_opt(record.joindate, Some(time));
+        record.last_seen = max_opt(record.last_seen, Some(time));
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> UserRef {
+        UserRef::Id(s.into())
+    }
+
+    #[test]
+    fn identify_merges_anonymous_into_owner() {
+        let mut users = Users::default();
+        assert_eq!(users.identify(&id("u1"), "alice", Some(1)), "u1");
+        users.touch("anon", 5);
+        users.add_properties(
+            &id("anon"),
+            &serde_json::from_str(r#"{"a":1,"plan":"free"}"#).unwrap(),
+        );
+        users.add_properties(
+            &id("u1"),
+            &serde_json::from_str(r#"{"plan":"pro"}"#).unwrap(),
+        );
+        assert_eq!(users.identify(&id("anon"), "alice", Some(9)), "u1");
+        assert_eq!(users.canonical("anon"), "u1");
+        assert_eq!(users.resolve(&id("anon")), "u1");
+        let u1 = users.get_mut("u1").unwrap().clone();
+        assert_eq!(u1.joindate, Some(5));
+        assert_eq!(u1.properties["plan"], "pro");
+        assert_eq!(u1.properties["a"], 1);
+        assert!(users.has_merges());
+    }
+
+    #[test]
+    fn identity_only_users_are_keyed_by_identity() {
+        let mut users = Users::default();
+        assert_eq!(users.resolve(&UserRef::Identity("bob".into())), "bob");
+        assert_eq!(users.identify(&id("anon2"), "bob", None), "bob");
+        assert_eq!(users.canonical("anon2"), "bob");
+        // Chains resolve transitively.
+        users.identify(&id("anon3"), "carol", None);
+        assert_eq!(users.identify(&id("anon4"), "carol", None), "anon3");
+        assert_eq!(users.canonical("anon4"), "anon3");
+    }
+}

@@ -1,0 +1,408 @@
+//! Import messages: every accepted form, parsed into one [`Message`] type.
+//!
+//! Three families of messages are accepted, one JSON object each:
+//! - Trail's own NDJSON (`type` = `track` | `identify` | `add_user_properties`,
+//!   `user_id`, `event`, `time`, `properties`, `event_id`, flat page/device/location fields);
+//! - Heap's server-side API names (`identity` for the user, `timestamp`, `idempotency_key`);
+//! - Segment / RudderStack spec messages (`userId` / `anonymousId`, `messageId`,
+//!   `timestamp`, `traits`, `page`, `alias`, `context.page.*`, `context.userAgent`, …).
+
+use serde_json::{Map, Value};
+
+use crate::time::parse_timestamp_micros;
+
+/// Who a message is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserRef {
+    /// A Trail `user_id` (Segment `anonymousId`).
+    Id(String),
+    /// An identity (Heap `identity`, Segment `userId`): resolved to the user
+    /// that owns it, or a new user keyed by the identity.
+    Identity(String),
+}
+
+/// One tracked event, before identity resolution and sessionization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackEvent {
+    pub user: UserRef,
+    pub event_type: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub time: i64,
+    pub properties: Map<String, Value>,
+    pub session_id: Option<String>,
+    pub event_id: Option<String>,
+    pub context: EventContext,
+}
+
+/// Page, device and location columns of an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventContext {
+    pub page_url: Option<String>,
+    pub page_title: Option<String>,
+    pub referrer: Option<String>,
+    pub device_type: Option<String>,
+    pub browser: Option<String>,
+    pub platform: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+}
+
+/// One import message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Track(TrackEvent),
+    /// Attach `identity` to `user`, merging users when it belongs to another.
+    Identify {
+        user: UserRef,
+        identity: String,
+        time: Option<i64>,
+        traits: Map<String, Value>,
+    },
+    AddUserProperties {
+        user: UserRef,
+        properties: Map<String, Value>,
+    },
+}
+
+/// The event type that `page` messages are stored under.
+pub const PAGEVIEW_EVENT: &str = "Page View";
+
+/// Parses one message; the error says what is wrong with it.
+pub fn parse_message(value: Value) -> Result<Message, String> {
+    let Value::Object(obj) = value else {
+        return Err("a message must be a JSON object".into());
+    };
+    let kind = match obj.get("type") {
+        Some(Value::String(s)) => s.to_ascii_lowercase(),
+        Some(other) => return Err(format!("\"type\" must be a string, got {other}")),
+        None if obj.contains_key("event") => "track".into(),
+        None if obj.contains_key("properties") => "add_user_properties".into(),
+        None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
+    };
+    match kind.as_str() {
+        "track" | "page" | "screen" => parse_track(&obj, &kind).map(Message::Track),
+        "identify" => parse_identify(&obj),
+        "alias" => parse_alias(&obj),
+        "add_user_properties" | "adduserproperties" | "user_properties" => {
+            Ok(Message::AddUserProperties {
+                user: user_ref(&obj)?,
+                properties: object_field(&obj, "properties")?.unwrap_or_default(),
+            })
+        }
+        other => Err(format!(
+            "unknown message type \"{other}\" (expected track, page, screen, identify, alias or add_user_properties)"
+        )),
+    }
+}
+
+fn parse_track(obj: &Map<String, Value>, kind: &str) -> Result<TrackEvent, String> {
+    let user = user_ref(obj)?;
+    let mut properties = object_field(obj, "properties")?.unwrap_or_default();
+    let event_type = match kind {
+        "track" => match obj.get("event") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) => return Err("\"event\" is empty".into()),
+            Some(other) => return Err(format!("\"event\" must be a string, got {other}")),
+            None => return Err("missing \"event\"".into()),
+        },
+        "screen" => "Screen View".into(),
+        _ => PAGEVIEW_EVENT.into(),
+    };
+    let time = message_time(obj)?.ok_or("missing \"time\" (or \"timestamp\")")?;
+    let context = event_context(obj, &mut properties, kind)?;
+    Ok(TrackEvent {
+        user,
+        event_type,
+        time,
+        properties,
+        session_id: string_field(obj, &["session_id", "sessionId"])?,
+        event_id: string_field(obj, &["event_id", "messageId", "idempotency_key"])?,
+        context,
+    })
+}
+
+fn parse_identify(obj: &Map<String, Value>) -> Result<Message, String> {
+    let traits = match object_field(obj, "traits")? {
+        Some(t) => t,
+        None => object_field(obj, "properties")?.unwrap_or_default(),
+    };
+    let time = message_time(obj)?;
+    // Segment: identify {userId, anonymousId}; the anonymous user gets the identity.
+    if let (Some(identity), Some(anon)) = (
+        string_field(obj, &["userId"])?,
+        string_field(obj, &["anonymousId"])?,
+    ) {
+        return Ok(Message::Identify {
+            user: UserRef::Id(anon),
+            identity,
+            time,
+            traits,
+        });
+    }
+    if let Some(user_id) = string_field(obj, &["user_id"])? {
+        let identity = string_field(obj, &["identity"])?.ok_or("identify needs \"identity\"")?;
+        return Ok(Message::Identify {
+            user: UserRef::Id(user_id),
+            identity,
+            time,
+            traits,
+        });
+    }
+    let identity = string_field(obj, &["identity", "userId"])?
+        .ok_or("identify needs \"identity\" (or Segment \"userId\")")?;
+    Ok(Message::Identify {
+        user: UserRef::Identity(identity.clone()),
+        identity,
+        time,
+        traits,
+    })
+}
+
+/// Segment `alias {previousId, userId}`: the previous user becomes the identified one.
+fn parse_alias(obj: &Map<String, Value>) -> Result<Message, String> {
+    let previous =
+        string_field(obj, &["previousId", "previous_id"])?.ok_or("alias needs \"previousId\"")?;
+    let identity =
+        string_field(obj, &["userId", "identity", "user_id"])?.ok_or("alias needs \"userId\"")?;
+    Ok(Message::Identify {
+        user: UserRef::Id(previous),
+        identity,
+        time: message_time(obj)?,
+        traits: Map::new(),
+    })
+}
+
+fn user_ref(obj: &Map<String, Value>) -> Result<UserRef, String> {
+    if let Some(id) = string_field(obj, &["user_id"])? {
+        return Ok(UserRef::Id(id));
+    }
+    if let Some(identity) = string_field(obj, &["identity", "userId"])? {
+        return Ok(UserRef::Identity(identity));
+    }
+    if let Some(anon) = string_field(obj, &["anonymousId", "anonymous_id"])? {
+        return Ok(UserRef::Id(anon));
+    }
+    Err("missing user (\"user_id\", \"identity\", \"userId\" or \"anonymousId\")".into())
+}
+
+fn message_time(obj: &Map<String, Value>) -> Result<Option<i64>, String> {
+    for key in ["time", "timestamp", "originalTimestamp", "sentAt"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => {
+                return parse_timestamp_micros(s)
+                    .map(Some)
+                    .ok_or_else(|| format!("bad timestamp in \"{key}\": {s:?}"))
+            }
+            Some(Value::Number(n)) => {
+                // Epoch milliseconds, as Heap's API accepts them.
+                return n
+                    .as_i64()
+                    .and_then(|ms| ms.checked_mul(1000))
+                    .map(Some)
+                    .ok_or_else(|| format!("bad timestamp in \"{key}\": {n}"));
+            }
+            Some(other) => return Err(format!("bad timestamp in \"{key}\": {other}")),
+        }
+    }
+    Ok(None)
+}
+
+fn event_context(
+    obj: &Map<String, Value>,
+    properties: &mut Map<String, Value>,
+    kind: &str,
+) -> Result<EventContext, String> {
+    let ctx = object_field(obj, "context")?.unwrap_or_default();
+    let page = object_field(&ctx, "page")?.unwrap_or_default();
+    let device = object_field(&ctx, "device")?.unwrap_or_default();
+    let os = object_field(&ctx, "os")?.unwrap_or_default();
+    let location = object_field(&ctx, "location")?.unwrap_or_default();
+    let user_agent = string_field(&ctx, &["userAgent"])?;
+    // Segment `page` messages carry the page in their properties.
+    let page_props = if kind == "page" {
+        properties.clone()
+    } else {
+        Map::new()
+    };
+    let pick =
+        |flat: &str, nested: &Map<String, Value>, key: &str| -> Result<Option<String>, String> {
+            Ok(string_field(obj, &[flat])?
+                .or(string_field(nested, &[key])?)
+                .or(string_field(&page_props, &[key])?))
+        };
+    let agent = user_agent.as_deref().map(parse_user_agent);
+    Ok(EventContext {
+        page_url: pick("page_url", &page, "url")?,
+        page_title: pick("page_title", &page, "title")?.or(if kind == "page" {
+            string_field(obj, &["name"])?
+        } else {
+            None
+        }),
+        referrer: pick("referrer", &page, "referrer")?,
+        device_type: string_field(obj, &["device_type"])?
+            .or(string_field(&device, &["type"])?)
+            .or(agent.map(|a| a.device_type.to_string())),
+        browser: string_field(obj, &["browser"])?.or(agent.map(|a| a.browser.to_string())),
+        platform: string_field(obj, &["platform"])?
+            .or(string_field(&os, &["name"])?)
+            .or(agent.map(|a| a.platform.to_string())),
+        country: string_field(obj, &["country"])?.or(string_field(&location, &["country"])?),
+        region: string_field(obj, &["region"])?.or(string_field(&location, &["region"])?),
+        city: string_field(obj, &["city"])?.or(string_field(&location, &["city"])?),
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UserAgent {
+    browser: &'static str,
+    platform: &'static str,
+    device_type: &'static str,
+}
+
+/// A coarse user-agent classification: enough for the browser, platform and
+/// device columns, not a full UA database.
+fn parse_user_agent(ua: &str) -> UserAgent {
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("Firefox/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("CriOS/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else {
+        "Other"
+    };
+    let platform = if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("iPhone") || ua.contains("iPad") {
+        "iOS"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "Mac OS X"
+    } else if ua.contains("Linux") {
+        "Linux"
+    } else {
+        "Other"
+    };
+    let device_type = if ua.contains("iPad") || ua.contains("Tablet") {
+        "Tablet"
+    } else if ua.contains("Mobile") || ua.contains("iPhone") || ua.contains("Android") {
+        "Mobile"
+    } else {
+        "Desktop"
+    };
+    UserAgent {
+        browser,
+        platform,
+        device_type,
+    }
+}
+
+fn string_field(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String>, String> {
+    for key in keys {
+        match obj.get(*key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => return Ok(Some(s.clone())),
+            Some(Value::Number(n)) => return Ok(Some(n.to_string())),
+            Some(other) => return Err(format!("\"{key}\" must be a string, got {other}")),
+        }
+    }
+    Ok(None)
+}
+
+fn object_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(other) => Err(format!("\"{key}\" must be an object, got {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Message {
+        parse_message(v).unwrap()
+    }
+
+    #[test]
+    fn trail_track() {
+        let Message::Track(t) = parse(json!({"type":"track","user_id":"u1","event":"A",
+            "time":"2026-11-20T10:00:00Z","properties":{"plan":"pro"},"country":"US"}))
+        else {
+            panic!()
+        };
+        assert_eq!(t.user, UserRef::Id("u1".into()));
+        assert_eq!(t.time, 1_795_168_800_000_000);
+        assert_eq!(t.context.country.as_deref(), Some("US"));
+    }
+
+    #[test]
+    fn heap_server_side_track() {
+        let Message::Track(t) = parse(json!({"identity":"a@x.com","event":"Purchase",
+            "timestamp":"2026-11-20T10:00:00","idempotency_key":"k1"}))
+        else {
+            panic!()
+        };
+        assert_eq!(t.user, UserRef::Identity("a@x.com".into()));
+        assert_eq!(t.event_id.as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn segment_page_with_context() {
+        let Message::Track(t) = parse(json!({"type":"page","anonymousId":"an1","name":"Home",
+            "messageId":"m1","timestamp":"2026-11-20T10:00:00.123Z",
+            "properties":{"url":"https://x.io/","referrer":"https://google.com"},
+            "context":{"userAgent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile Safari/604.1",
+                       "location":{"country":"DE","city":"Berlin"}}}))
+        else {
+            panic!()
+        };
+        assert_eq!(t.event_type, PAGEVIEW_EVENT);
+        assert_eq!(t.context.page_url.as_deref(), Some("https://x.io/"));
+        assert_eq!(t.context.page_title.as_deref(), Some("Home"));
+        assert_eq!(t.context.browser.as_deref(), Some("Safari"));
+        assert_eq!(t.context.platform.as_deref(), Some("iOS"));
+        assert_eq!(t.context.device_type.as_deref(), Some("Mobile"));
+        assert_eq!(t.context.city.as_deref(), Some("Berlin"));
+    }
+
+    #[test]
+    fn segment_identify_and_alias() {
+        assert_eq!(
+            parse(
+                json!({"type":"identify","userId":"u9","anonymousId":"an1","traits":{"plan":"pro"}})
+            ),
+            Message::Identify {
+                user: UserRef::Id("an1".into()),
+                identity: "u9".into(),
+                time: None,
+                traits: json!({"plan":"pro"}).as_object().unwrap().clone()
+            }
+        );
+        assert!(matches!(
+            parse(json!({"type":"alias","previousId":"an2","userId":"u9"})),
+            Message::Identify { user: UserRef::Id(ref p), ref identity, .. } if p == "an2" && identity == "u9"
+        ));
+    }
+
+    #[test]
+    fn rejections_say_why() {
+        let err = |v| parse_message(v).unwrap_err();
+        assert!(
+            err(json!({"type":"track","event":"A","time":"2026-01-01"})).contains("missing user")
+        );
+        assert!(
+            err(json!({"type":"track","user_id":"u","event":"A","time":"yesterday"}))
+                .contains("bad timestamp")
+        );
+        assert!(err(json!({"type":"bogus","user_id":"u"})).contains("unknown message type"));
+        assert!(err(json!([1])).contains("JSON object"));
+    }
+}

@@ -1,0 +1,203 @@
+//! The data directory: Delta Lake tables of Parquet files.
+//!
+//! ```text
+//! DIR/events/   Delta table, partitioned by event_date (UTC), each file sorted
+//!               by (user_id, time); promoted properties as typed columns
+//! DIR/users/    Delta table, rewritten by every import that changes users:
+//!               live and merged-away users, properties, last session
+//! ```
+//! Commit order makes an import atomic: the users table is committed first,
+//! stamped (commit metadata `trail.events_version`) with the events version
+//! the import is about to create; the events commit is the import's point of
+//! no return. A users version whose stamp is ahead of the events table belongs
+//! to an import that died in between, and is skipped when the store opens.
+
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use futures::TryStreamExt;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Name of the events table directory.
+pub const EVENTS: &str = "events";
+/// Name of the users table directory.
+pub const USERS: &str = "users";
+/// The partition column of the events table.
+pub const PARTITION_COLUMN: &str = "event_date";
+const STAMP_KEY: &str = "trail.events_version";
+
+/// Files are written up to this size; compaction aims for it too.
+pub(crate) const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// The data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// The store rooted at `root` (created if missing).
+    pub fn new(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(|source| Error::Io {
+            context: format!("creating data directory {}", root.display()),
+            source,
+        })?;
+        let root = root.canonicalize().map_err(|source| Error::Io {
+            context: format!("resolving data directory {}", root.display()),
+            source,
+        })?;
+        Ok(Self { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn url(&self, table: &str) -> Result<Url> {
+        let path = self.root.join(table);
+        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+            context: format!("creating table directory {}", path.display()),
+            source,
+        })?;
+        Url::from_directory_path(&path)
+            .map_err(|_| Error::Invalid(format!("not an absolute path: {}", path.display())))
+    }
+
+    /// Opens a table; `None` while nothing was ever committed to it.
+    pub async fn open(&self, table: &str) -> Result<Option<DeltaTable>> {
+        if !self.root.join(table).join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let table = DeltaTable::try_from_url(self.url(table)?).await?;
+        Ok(table.version().is_some().then_some(table))
+    }
+
+    /// The events table and the users version consistent with it.
+    pub async fn open_consistent(&self) -> Result<(Option<DeltaTable>, Option<DeltaTable>)> {
+        let events = self.open(EVENTS).await?;
+        let events_version = events
+            .as_ref()
+            .and_then(|t| t.version())
+            .map_or(-1, |v| v as i64);
+        let Some(mut users) = self.open(USERS).await? else {
+            return Ok((events, None));
+        };
+        loop {
+            let stamp = users_stamp(&users).await?;
+            if stamp <= events_version {
+                return Ok((events, Some(users)));
+            }
+            let version = users.version().unwrap_or(0);
+            if version == 0 {
+                return Ok((events, None));
+            }
+            tracing::warn!(
+                users_version = version,
+                events_version,
+                "skipping users version of an import that did not commit its events"
+            );
+            users.load_version(version - 1).await?;
+        }
+    }
+
+    /// Creates the events table with the schema of `empty` (partitioned by `event_date`).
+    pub async fn create_events(&self, empty: RecordBatch) -> Result<DeltaTable> {
+        let table = DeltaTable::try_from_url(self.url(EVENTS)?).await?;
+        Ok(table
+            .write(vec![empty])
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_partition_columns([PARTITION_COLUMN])
+            .await?)
+    }
+
+    /// Appends event batches (with the `event_date` column) to the events table.
+    pub async fn append_events(&self, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
+        let table = DeltaTable::try_from_url(self.url(EVENTS)?).await?;
+        Ok(table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_writer_properties(writer_properties())
+            .with_target_file_size(NonZeroU64::new(TARGET_FILE_SIZE))
+            .await?)
+    }
+
+    /// Replaces the users table, stamped with the events version it goes with.
+    pub async fn write_users(
+        &self,
+        batches: Vec<RecordBatch>,
+        events_version: i64,
+    ) -> Result<DeltaTable> {
+        let table = DeltaTable::try_from_url(self.url(USERS)?).await?;
+        Ok(table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            // The promoted user-property columns follow the data, so the schema may change.
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_writer_properties(writer_properties())
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_metadata([(STAMP_KEY.to_string(), serde_json::json!(events_version))]),
+            )
+            .await?)
+    }
+
+    /// Merges small files (Delta OPTIMIZE) and removes files no version needs.
+    pub async fn compact(&self) -> Result<CompactReport> {
+        let mut report = CompactReport::default();
+        for name in [EVENTS, USERS] {
+            let Some(table) = self.open(name).await? else {
+                continue;
+            };
+            let (table, metrics) = table
+                .optimize()
+                .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).expect("non-zero"))
+                .with_writer_properties(writer_properties())
+                .await?;
+            report.files_removed += metrics.num_files_removed;
+            report.files_added += metrics.num_files_added;
+            let (_, vacuum) = table
+                .vacuum()
+                .with_retention_period(chrono::Duration::zero())
+                .with_enforce_retention_duration(false)
+                .await?;
+            report.files_deleted += vacuum.files_deleted.len() as u64;
+        }
+        Ok(report)
+    }
+}
+
+/// What `trail compact` did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CompactReport {
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub files_deleted: u64,
+}
+
+async fn users_stamp(users: &DeltaTable) -> Result<i64> {
+    let infos: Vec<_> = users.history(Some(1)).try_collect().await?;
+    Ok(infos
+        .first()
+        .and_then(|i| i.info.get(STAMP_KEY))
+        .and_then(|v| v.as_i64())
+        .unwrap_or(-1))
+}
+
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build()
+}
