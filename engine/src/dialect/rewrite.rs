@@ -74,10 +74,31 @@ impl VisitorMut for Rewriter {
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<Self::Break> {
         // Runs before the expressions of this SELECT are rewritten, so the
-        // dot access is still a compound identifier here.
+        // dot access is still a compound identifier here. BigQuery allows two
+        // result columns of one name, DataFusion does not: a dot access whose
+        // name is taken keeps its expression name.
+        let mut taken: Vec<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.to_lowercase()),
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids))
+                    if json_access_name(&Expr::CompoundIdentifier(ids.clone())).is_none() =>
+                {
+                    ids.last().map(|id| id.value.to_lowercase())
+                }
+                _ => None,
+            })
+            .collect();
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) = item {
                 if let Some(alias) = json_access_name(expr) {
+                    let name = alias.value.to_lowercase();
+                    if taken.contains(&name) {
+                        continue;
+                    }
+                    taken.push(name);
                     let expr = std::mem::replace(expr, Expr::value(Value::Null));
                     *item = SelectItem::ExprWithAlias { expr, alias };
                 }
@@ -127,13 +148,12 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
             }
             // `INTERVAL n DAY` with a computed `n`: DataFusion only takes
             // literals there, so build the interval from text at run time.
-            let text = func(
-                "concat",
-                vec![
-                    cast(*interval.value.clone(), DataType::Text),
-                    string(&format!(" {unit}")),
-                ],
-            );
+            // `||`, unlike concat(), keeps a NULL quantity NULL.
+            let text = Expr::BinaryOp {
+                left: Box::new(cast(*interval.value.clone(), DataType::Text)),
+                op: BinaryOperator::StringConcat,
+                right: Box::new(string(&format!(" {unit}"))),
+            };
             Ok(Some(cast(
                 text,
                 DataType::Interval {
@@ -399,7 +419,7 @@ pub(crate) fn error(message: &str, span: Span) -> DataFusionError {
 /// One step of a JSON path.
 enum PathStep {
     Key(Ident),
-    Index(Expr),
+    Index(Box<Expr>),
 }
 
 /// Splits `ids` (and the access chain after them) into the JSON column's
@@ -432,7 +452,7 @@ fn split_json_access(expr: &Expr) -> Option<(Vec<Ident>, Vec<PathStep>)> {
                     Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
                         path.push(PathStep::Key(Ident::with_quote('\'', s.clone())))
                     }
-                    Value::Number(..) => path.push(PathStep::Index(index.clone())),
+                    Value::Number(..) => path.push(PathStep::Index(Box::new(index.clone()))),
                     _ => return None,
                 },
                 _ => return None,
@@ -457,7 +477,7 @@ fn json_access(expr: &Expr) -> Option<Expr> {
     let mut args = vec![column];
     args.extend(path.into_iter().map(|step| match step {
         PathStep::Key(id) => string(&id.value),
-        PathStep::Index(index) => index,
+        PathStep::Index(index) => *index,
     }));
     Some(func(TRAIL_PROP, args))
 }
