@@ -1,0 +1,249 @@
+//! Rewrites PostgreSQL catalog-query syntax into what DataFusion plans:
+//! `pg_catalog.f()` → `f()`, `'t'::regclass` → `regclass_oid('t')`,
+//! `OPERATOR(pg_catalog.~)` → `~`, `COLLATE pg_catalog.default` dropped,
+//! unqualified `pg_class` → `pg_catalog.pg_class`.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, visit_relations, visit_relations_mut, BinaryOperator,
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
+};
+
+use super::{INFORMATION_SCHEMA, PG_CATALOG};
+
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.to_ascii_lowercase(),
+            other => other.to_string().to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn is_system_relation(name: &ObjectName) -> bool {
+    let p = parts(name);
+    match p.as_slice() {
+        [one] => one.starts_with("pg_"),
+        [schema, _] | [_, schema, _] => schema == PG_CATALOG || schema == INFORMATION_SCHEMA,
+        _ => false,
+    }
+}
+
+fn special_type(dt: &DataType) -> Option<String> {
+    match dt {
+        DataType::Regclass => Some("regclass".to_owned()),
+        DataType::Custom(name, _) => {
+            let p = parts(name);
+            let last = p.last()?.clone();
+            match last.as_str() {
+                "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
+                | "regrole" | "regoper" | "oid" | "xid" | "cid" | "name" | "char"
+                | "int2vector" | "oidvector" | "sql_identifier" | "character_data"
+                | "cardinal_number" | "yes_or_no" | "pg_node_tree" | "aclitem" | "anyarray" => {
+                    Some(last)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether `stmt` reads the emulated catalog or calls an emulated function,
+/// and so must be planned by the server rather than the engine's dialect.
+pub(crate) fn is_catalog_query(stmt: &Statement, functions: &HashSet<String>) -> bool {
+    let relations = visit_relations(stmt, |name| {
+        if is_system_relation(name) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    if relations.is_break() {
+        return true;
+    }
+    visit_expressions(stmt, |expr| {
+        let hit = match expr {
+            Expr::Function(f) => {
+                let p = parts(&f.name);
+                p.first().map(String::as_str) == Some(PG_CATALOG)
+                    || p.last().is_some_and(|n| functions.contains(n))
+            }
+            Expr::Cast { data_type, .. } => special_type(data_type).is_some(),
+            Expr::BinaryOp {
+                op: BinaryOperator::PGCustomBinaryOperator(_),
+                ..
+            } => true,
+            Expr::Collate { .. } => true,
+            _ => false,
+        };
+        if hit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+fn call(name: &str, arg: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn cast(expr: Expr, data_type: DataType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+fn custom_operator(parts: &[String]) -> Option<BinaryOperator> {
+    Some(match parts.last()?.as_str() {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        ">" => BinaryOperator::Gt,
+        "<=" => BinaryOperator::LtEq,
+        ">=" => BinaryOperator::GtEq,
+        "||" => BinaryOperator::StringConcat,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        _ => return None,
+    })
+}
+
+/// Rewrites `stmt` in place for planning against the emulated catalog.
+pub(crate) fn rewrite(stmt: &mut Statement) {
+    let _ = visit_relations_mut(stmt, |name| {
+        let p = parts(name);
+        if p.len() == 1 && p[0].starts_with("pg_") {
+            name.0
+                .insert(0, ObjectNamePart::Identifier(Ident::new(PG_CATALOG)));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(stmt, |expr| {
+        let replacement = match expr {
+            Expr::Function(f) => {
+                let p = parts(&f.name);
+                if p.len() == 2 && p[0] == PG_CATALOG {
+                    f.name.0.remove(0);
+                }
+                None
+            }
+            Expr::Collate { expr: inner, .. } => Some((**inner).clone()),
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::PGCustomBinaryOperator(p) => {
+                    let lowered: Vec<String> = p.iter().map(|s| s.to_ascii_lowercase()).collect();
+                    custom_operator(&lowered).map(|op| Expr::BinaryOp {
+                        left: left.clone(),
+                        op,
+                        right: right.clone(),
+                    })
+                }
+                _ => None,
+            },
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => match special_type(data_type).as_deref() {
+                Some("regclass") => Some(call("regclass_oid", (**inner).clone())),
+                Some("regtype") => Some(call("regtype_oid", (**inner).clone())),
+                Some("oid" | "xid" | "cid" | "regnamespace" | "regrole" | "cardinal_number") => {
+                    Some(cast((**inner).clone(), DataType::BigInt(None)))
+                }
+                Some("regproc" | "regprocedure" | "regoper") => {
+                    if matches!(**inner, Expr::Value(_)) {
+                        Some(cast((**inner).clone(), DataType::Text))
+                    } else {
+                        Some(cast((**inner).clone(), DataType::BigInt(None)))
+                    }
+                }
+                Some(_) => Some(cast((**inner).clone(), DataType::Text)),
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(new) = replacement {
+            *expr = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn psql_describe_shapes() {
+        let out = rewritten(
+            "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(events)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid)",
+        );
+        assert_eq!(
+            out,
+            "SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relname ~ '^(events)$' AND pg_table_is_visible(c.oid)"
+        );
+        assert_eq!(
+            rewritten("SELECT 'events'::regclass, x::oid FROM pg_type"),
+            "SELECT regclass_oid('events'), CAST(x AS BIGINT) FROM pg_catalog.pg_type"
+        );
+    }
+
+    #[test]
+    fn detection() {
+        let fs: HashSet<String> = ["version".to_owned()].into();
+        let parse = |s: &str| {
+            Parser::parse_sql(&PostgreSqlDialect {}, s)
+                .unwrap()
+                .remove(0)
+        };
+        assert!(is_catalog_query(&parse("SELECT version()"), &fs));
+        assert!(is_catalog_query(
+            &parse("SELECT * FROM information_schema.tables"),
+            &fs
+        ));
+        assert!(!is_catalog_query(
+            &parse("SELECT count(*) FROM events"),
+            &fs
+        ));
+    }
+}
