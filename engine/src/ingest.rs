@@ -327,7 +327,9 @@ impl Importer<'_> {
                         });
                     }
                 }
-                Ok(Message::Track(t)) => tracks.push(t),
+                // Resolved in message order, so an identify later in the input
+                // sees the users the earlier events created.
+                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), t)),
                 Ok(Message::Identify {
                     user,
                     identity,
@@ -364,12 +366,12 @@ impl Importer<'_> {
     }
 
     /// Resolves users, assigns ids and sessions, drops duplicates.
-    async fn resolve(&mut self, tracks: Vec<TrackEvent>) -> Result<Vec<StoredEvent>> {
-        let dates: HashSet<i32> = tracks.iter().map(|t| date_of_micros(t.time)).collect();
+    async fn resolve(&mut self, tracks: Vec<(String, TrackEvent)>) -> Result<Vec<StoredEvent>> {
+        let dates: HashSet<i32> = tracks.iter().map(|(_, t)| date_of_micros(t.time)).collect();
         self.load_stored_ids(dates).await?;
         let mut by_user: HashMap<String, Vec<(String, TrackEvent)>> = HashMap::new();
-        for track in tracks {
-            let user_id = self.users.resolve(&track.user);
+        for (resolved, track) in tracks {
+            let user_id = self.users.canonical(&resolved);
             let event_id = track.event_id.clone().unwrap_or_else(|| content_id(&track));
             if !self.seen.insert(xxh3_128(event_id.as_bytes())) {
                 self.report.duplicates += 1;

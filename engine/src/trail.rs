@@ -61,7 +61,10 @@ impl Trail {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public")
-            .set_str("datafusion.execution.time_zone", "UTC");
+            .set_str("datafusion.execution.time_zone", "UTC")
+            // The events table plans its inner scan (and users join) itself; dynamic
+            // join filters built there must not meet the outer plan's join reordering.
+            .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
         if let Some(n) = options.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }

@@ -128,6 +128,9 @@ impl VisitorMut for Rewriter {
 /// `None` to keep it.
 fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
     match expr {
+        Expr::BinaryOp { op, right, .. } if is_json_operator(op) && binds_looser(right) => {
+            Ok(Some(reassociate_json_operator(expr)))
+        }
         Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } => Ok(json_access(expr)),
         Expr::Function(function) => rewrite_function(function),
         Expr::Cast {
@@ -163,6 +166,163 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
             )))
         }
         _ => Ok(None),
+    }
+}
+
+/// PostgreSQL's JSON operators (`->`, `->>`, `#>`, `#>>`, `@>`, `<@`).
+fn is_json_operator(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Arrow
+            | BinaryOperator::LongArrow
+            | BinaryOperator::HashArrow
+            | BinaryOperator::HashLongArrow
+            | BinaryOperator::AtArrow
+            | BinaryOperator::ArrowAt
+    )
+}
+
+/// Whether `right`, parsed as the right operand of a JSON operator, is a
+/// comparison that PostgreSQL binds looser than that operator.
+///
+/// sqlparser's generic grammar ranks `->>` below `=`, `LIKE`, `IS`, `IN` and
+/// `BETWEEN`, so `props->>'plan' = 'Pro'` parses as `props->>('plan' = 'Pro')`
+/// — a JSON path with a boolean key, which means nothing. PostgreSQL reads
+/// `(props->>'plan') = 'Pro'`; so do we. Parentheses written by the user are
+/// kept (they are an `Expr::Nested`).
+fn binds_looser(right: &Expr) -> bool {
+    match right {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::Spaceship
+        ),
+        Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::SimilarTo { .. }
+        | Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..)
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Between { .. } => true,
+        _ => false,
+    }
+}
+
+/// `x ->> (k = v)` → `(x ->> k) = v`, for every comparison of [`binds_looser`].
+fn reassociate_json_operator(expr: &mut Expr) -> Expr {
+    let Expr::BinaryOp { left, op, right } =
+        std::mem::replace(expr, Expr::value(Value::Null))
+    else {
+        unreachable!("checked by the caller")
+    };
+    let attach = |operand: Box<Expr>| -> Box<Expr> {
+        Box::new(Expr::BinaryOp {
+            left: left.clone(),
+            op: op.clone(),
+            right: operand,
+        })
+    };
+    match *right {
+        Expr::BinaryOp {
+            left: key,
+            op: comparison,
+            right: value,
+        } => Expr::BinaryOp {
+            left: attach(key),
+            op: comparison,
+            right: value,
+        },
+        Expr::Like {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => Expr::Like {
+            negated,
+            any,
+            expr: attach(expr),
+            pattern,
+            escape_char,
+        },
+        Expr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => Expr::ILike {
+            negated,
+            any,
+            expr: attach(expr),
+            pattern,
+            escape_char,
+        },
+        Expr::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } => Expr::SimilarTo {
+            negated,
+            expr: attach(expr),
+            pattern,
+            escape_char,
+        },
+        Expr::IsNull(e) => Expr::IsNull(attach(e)),
+        Expr::IsNotNull(e) => Expr::IsNotNull(attach(e)),
+        Expr::IsTrue(e) => Expr::IsTrue(attach(e)),
+        Expr::IsFalse(e) => Expr::IsFalse(attach(e)),
+        Expr::IsNotTrue(e) => Expr::IsNotTrue(attach(e)),
+        Expr::IsNotFalse(e) => Expr::IsNotFalse(attach(e)),
+        Expr::IsDistinctFrom(a, b) => Expr::IsDistinctFrom(attach(a), b),
+        Expr::IsNotDistinctFrom(a, b) => Expr::IsNotDistinctFrom(attach(a), b),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => Expr::InList {
+            expr: attach(expr),
+            list,
+            negated,
+        },
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => Expr::InSubquery {
+            expr: attach(expr),
+            subquery,
+            negated,
+        },
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => Expr::Between {
+            expr: attach(expr),
+            negated,
+            low,
+            high,
+        },
+        other => Expr::BinaryOp {
+            left: left.clone(),
+            op: op.clone(),
+            right: Box::new(other),
+        },
     }
 }
 
@@ -267,6 +427,12 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
                 return Ok(Some(cast(truncated, DataType::Date)));
             }
             Ok(Some(truncated))
+        }
+        "IFNULL" => {
+            // COALESCE takes every type; DataFusion's ifnull (nvl) does not
+            // take dates or timestamps.
+            let [value, fallback] = args::<2>(function, &upper, "(value, fallback)", span)?;
+            Ok(Some(func("coalesce", vec![value, fallback])))
         }
         "IF" => {
             let [condition, then, otherwise] =

@@ -1,0 +1,10 @@
+//! The engine's one integration-test binary (one link, many areas).
+//!
+//! `cargo test --workspace --test integration` runs it all;
+//! `TRAIL_SLT=name` limits the sqllogictest files to those whose path contains `name`.
+
+mod integration {
+    pub mod fixture;
+    mod import;
+    mod slt;
+}

@@ -1,0 +1,264 @@
+//! Import: message forms, rejections, idempotency, merges, sessions, layout.
+
+use datafusion::physical_plan::displayable;
+use trail_engine::{Error, ImportOptions, InputFormat, Trail};
+
+use super::fixture::{fixture_trail, rows};
+
+async fn empty_trail() -> (tempfile::TempDir, Trail) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = Trail::open(dir.path()).await.expect("open");
+    (dir, trail)
+}
+
+async fn import(trail: &Trail, text: &str, format: InputFormat, max_errors: usize) -> trail_engine::Result<trail_engine::ImportReport> {
+    let input = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+    trail.import(input, format, &ImportOptions { max_errors }, &|_| {}).await
+}
+
+#[tokio::test]
+async fn events_columns_are_exactly_the_designed_ones() {
+    let (_dir, trail) = fixture_trail().await;
+    let expected = [
+        "event_id", "session_id", "user_id", "time", "event_type", "event_properties", "user_properties",
+        "page_url", "page_title", "referrer", "device_type", "browser", "platform", "country", "region", "city",
+    ];
+    for table in ["events", "heap_export.events", "public.events"] {
+        let df = trail.dataframe(&format!("SELECT * FROM {table}")).await.unwrap();
+        let names: Vec<_> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, expected, "{table}");
+    }
+    let (_dir, empty) = empty_trail().await;
+    let df = empty.dataframe("SELECT * FROM events").await.unwrap();
+    assert_eq!(df.schema().fields().len(), 16);
+    assert_eq!(rows(&empty, "SELECT COUNT(*) FROM events").await, ["0"]);
+}
+
+#[tokio::test]
+async fn every_message_form_is_accepted() {
+    let (_dir, trail) = empty_trail().await;
+    let messages = r#"{"type":"track","user_id":"t1","event":"Trail Event","time":"2026-11-20T10:00:00.000Z","properties":{"plan":"pro"},"session_id":"s-1","event_id":"e-1","page_url":"https://a.io/x","page_title":"X","referrer":"https://r.io","device_type":"Desktop","browser":"Firefox","platform":"Linux","country":"DE","region":"Berlin","city":"Berlin"}
+{"identity":"heap@example.com","event":"Heap Event","timestamp":"2026-11-20T11:00:00","idempotency_key":"e-2","properties":{"n":1}}
+{"type":"track","userId":"seg-user","anonymousId":"seg-anon","event":"Segment Event","messageId":"e-3","timestamp":"2026-11-20T12:00:00Z","properties":{"v":2.5},"context":{"page":{"url":"https://s.io/p","title":"P","referrer":"https://g.com"},"userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36","location":{"country":"FR","region":"IDF","city":"Paris"}}}
+{"type":"page","anonymousId":"rud-anon","name":"Pricing","messageId":"e-4","timestamp":"2026-11-20T13:00:00Z","properties":{"url":"https://s.io/pricing"}}
+{"type":"screen","anonymousId":"rud-anon","name":"Home","messageId":"e-5","timestamp":"2026-11-20T13:01:00Z"}
+{"type":"identify","userId":"seg-user","anonymousId":"rud-anon","traits":{"plan_level":"Enterprise"}}
+{"type":"alias","previousId":"old-anon","userId":"heap@example.com"}
+{"type":"add_user_properties","user_id":"t1","properties":{"plan_level":"Pro"}}
+{"identity":"heap@example.com","properties":{"plan_level":"Free"}}"#;
+    let report = trail.import_str(messages).await.unwrap();
+    assert_eq!((report.messages, report.events, report.user_updates), (9, 5, 4), "{report:?}");
+    let got = rows(
+        &trail,
+        "SELECT event_id, user_id, event_type, session_id IS NOT NULL, page_url, page_title, referrer, device_type, browser, platform, country, region, city, \
+         user_properties->>'plan_level' FROM events ORDER BY time",
+    )
+    .await;
+    assert_eq!(
+        got,
+        [
+            "e-1|t1|Trail Event|true|https://a.io/x|X|https://r.io|Desktop|Firefox|Linux|DE|Berlin|Berlin|Pro",
+            "e-2|heap@example.com|Heap Event|true|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|Free",
+            "e-3|seg-user|Segment Event|true|https://s.io/p|P|https://g.com|Desktop|Chrome|Windows|FR|IDF|Paris|Enterprise",
+            // rud-anon identified as seg-user: merged, so its page and screen views are seg-user's.
+            "e-4|seg-user|Page View|true|https://s.io/pricing|Pricing|NULL|NULL|NULL|NULL|NULL|NULL|NULL|Enterprise",
+            "e-5|seg-user|Screen View|true|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|Enterprise",
+        ]
+    );
+    assert_eq!(rows(&trail, "SELECT session_id FROM events WHERE event_id = 'e-1'").await, ["s-1"]);
+    assert_eq!(
+        rows(&trail, "SELECT from_user_id, to_user_id FROM user_migrations ORDER BY 1").await,
+        ["old-anon|heap@example.com", "rud-anon|seg-user"]
+    );
+    assert_eq!(
+        rows(&trail, "SELECT event_properties FROM events WHERE event_id IN ('e-1', 'e-3') ORDER BY event_id").await,
+        [r#"{"plan":"pro"}"#, r#"{"v":2.5}"#]
+    );
+}
+
+#[tokio::test]
+async fn rejected_lines_are_reported_with_line_numbers() {
+    let (_dir, trail) = empty_trail().await;
+    let text = r#"{"type":"track","user_id":"a","event":"Ok","time":"2026-11-20T10:00:00Z"}
+{"type":"track", nope
+{"type":"track","event":"No User","time":"2026-11-20T10:00:00Z"}
+{"type":"track","user_id":"a","event":"Bad Time","time":"last tuesday"}
+{"type":"launch","user_id":"a"}
+{"type":"track","user_id":"b","event":"Ok","time":"2026-11-20T11:00:00Z"}"#;
+    // Default --max-errors 0: the import fails and nothing of it is visible.
+    let err = import(&trail, text, InputFormat::Ndjson, 0).await.unwrap_err();
+    let Error::ImportFailed { rejected, .. } = err else { panic!("{err}") };
+    assert_eq!(rejected[0].line, 2);
+    assert!(rejected[0].reason.contains("bad JSON"), "{}", rejected[0].reason);
+    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["0"]);
+    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM users").await, ["0"]);
+
+    let err = import(&trail, text, InputFormat::Ndjson, 3).await.unwrap_err();
+    assert!(matches!(err, Error::ImportFailed { .. }));
+    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["0"]);
+
+    let report = import(&trail, text, InputFormat::Ndjson, 4).await.unwrap();
+    let lines: Vec<_> = report.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5]);
+    assert!(report.rejected[1].reason.contains("missing user"));
+    assert!(report.rejected[2].reason.contains("bad timestamp"));
+    assert!(report.rejected[3].reason.contains("unknown message type"));
+    assert_eq!(report.events, 2);
+    assert_eq!(rows(&trail, "SELECT user_id FROM events ORDER BY 1").await, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn reimporting_the_same_messages_does_not_duplicate() {
+    let (_dir, trail) = fixture_trail().await;
+    let before = rows(&trail, "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events").await;
+    assert_eq!(before, ["17|17"]);
+    let report = trail.import_str(&super::fixture::fixture_ndjson()).await.unwrap();
+    assert_eq!((report.events, report.duplicates), (0, 17));
+    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["17"]);
+    // Explicit ids dedupe too, also within one import.
+    let twice = r#"{"type":"track","user_id":"z","event":"A","time":"2026-11-20T10:00:00Z","event_id":"same"}
+{"type":"track","user_id":"z","event":"B","time":"2026-11-20T10:01:00Z","event_id":"same"}"#;
+    let report = trail.import_str(twice).await.unwrap();
+    assert_eq!((report.events, report.duplicates), (1, 1));
+    assert_eq!(rows(&trail, "SELECT event_type FROM events WHERE event_id = 'same'").await, ["A"]);
+}
+
+#[tokio::test]
+async fn identify_merges_two_users_into_one() {
+    let (_dir, trail) = fixture_trail().await;
+    assert_eq!(rows(&trail, "SELECT from_user_id, to_user_id FROM user_migrations").await, ["u3|u1"]);
+    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events WHERE user_id = 'u3'").await, ["0"]);
+    assert_eq!(rows(&trail, "SELECT user_id FROM users ORDER BY 1").await, ["u1", "u2", "u4"]);
+    // u3's two events now belong to u1 and carry u1's current properties.
+    assert_eq!(
+        rows(&trail, "SELECT user_id, user_properties->>'plan_level' FROM events WHERE event_type = 'Feature: Export' ORDER BY time").await,
+        ["u1|Pro", "u1|Pro"]
+    );
+    assert_eq!(rows(&trail, "SELECT identity FROM users WHERE user_id = 'u1'").await, ["alice@example.com"]);
+
+    // A merge in a later import remaps events stored earlier.
+    let (_dir, trail) = empty_trail().await;
+    trail.import_str(r#"{"type":"track","user_id":"anon","event":"Visit","time":"2026-11-20T10:00:00Z"}"#).await.unwrap();
+    trail.identify("known", "bob@example.com").await.unwrap();
+    trail.identify("anon", "bob@example.com").await.unwrap();
+    assert_eq!(rows(&trail, "SELECT user_id FROM events").await, ["known"]);
+    assert_eq!(rows(&trail, "SELECT user_id, joindate FROM users").await, ["known|2026-11-20T10:00:00Z"]);
+}
+
+#[tokio::test]
+async fn a_session_spans_two_imports() {
+    let (_dir, trail) = empty_trail().await;
+    trail.track("s", "A", "2026-11-20T10:00:00Z", serde_json::json!({})).await.unwrap();
+    trail.track("s", "B", "2026-11-20T10:25:00Z", serde_json::json!({})).await.unwrap();
+    // 30 minutes exactly still continues; more than 30 starts a new session.
+    trail.track("s", "C", "2026-11-20T10:55:00Z", serde_json::json!({})).await.unwrap();
+    trail.track("s", "D", "2026-11-20T11:25:01Z", serde_json::json!({})).await.unwrap();
+    let sessions = rows(&trail, "SELECT event_type, session_id FROM events ORDER BY time").await;
+    let ids: Vec<&str> = sessions.iter().map(|r| r.split('|').nth(1).unwrap()).collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[1], ids[2]);
+    assert_ne!(ids[2], ids[3]);
+    // Stable from query to query, and one row per session in `sessions`.
+    assert_eq!(rows(&trail, "SELECT event_type, session_id FROM events ORDER BY time").await, sessions);
+    assert_eq!(rows(&trail, "SELECT event_count FROM sessions ORDER BY time").await, ["3", "1"]);
+}
+
+#[tokio::test]
+async fn csv_and_parquet_inputs() {
+    let (_dir, trail) = empty_trail().await;
+    let csv = "type,user_id,event,time,properties,country\n\
+               track,c1,Signup Started,2026-11-20T10:00:00Z,\"{\"\"plan\"\":\"\"pro\"\"}\",DE\n\
+               track,c2,Signup Started,2026-11-20 11:00:00,,US\n\
+               track,,Signup Started,2026-11-20 11:00:00,,US\n";
+    let report = import(&trail, csv, InputFormat::Csv, 1).await.unwrap();
+    assert_eq!(report.events, 2);
+    assert_eq!(report.rejected[0].line, 3);
+    assert_eq!(
+        rows(&trail, "SELECT user_id, country, event_properties FROM events ORDER BY 1").await,
+        [r#"c1|DE|{"plan":"pro"}"#, "c2|US|{}"]
+    );
+
+    // Parquet: columns named like message fields.
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("type", DataType::Utf8, false),
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("time", DataType::Utf8, false),
+        Field::new("properties", DataType::Utf8, true),
+    ]));
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["track", "track"])),
+            Arc::new(StringArray::from(vec!["p1", "p2"])),
+            Arc::new(StringArray::from(vec!["Purchase", "Purchase"])),
+            Arc::new(StringArray::from(vec!["2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z"])),
+            Arc::new(StringArray::from(vec![Some(r#"{"amount":10.5}"#), None])),
+        ],
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let input = Box::new(std::io::Cursor::new(bytes));
+    let report = trail.import(input, InputFormat::Parquet, &ImportOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(report.events, 2);
+    assert_eq!(
+        rows(&trail, "SELECT user_id, event_properties->>'amount' FROM events WHERE event_type = 'Purchase' ORDER BY 1").await,
+        ["p1|10.5", "p2|NULL"]
+    );
+}
+
+/// Files a query's physical plan reads.
+async fn files_scanned(trail: &Trail, sql: &str) -> usize {
+    let plan = trail.dataframe(sql).await.unwrap().create_physical_plan().await.unwrap();
+    let text = displayable(plan.as_ref()).indent(true).to_string();
+    text.matches(".parquet").count()
+}
+
+#[tokio::test]
+async fn date_filters_prune_partitions() {
+    let (_dir, trail) = empty_trail().await;
+    let mut text = String::new();
+    for day in 0..10 {
+        text.push_str(&format!(
+            "{{\"type\":\"track\",\"user_id\":\"u{day}\",\"event\":\"E\",\"time\":\"{{{{D-{day}}}}}T12:00:00Z\"}}\n"
+        ));
+    }
+    trail.import_str(&super::fixture::relative_dates(&text)).await.unwrap();
+    let all = files_scanned(&trail, "SELECT event_type FROM events").await;
+    assert_eq!(all, 10, "one file per date partition");
+    for (sql, expected) in [
+        ("SELECT event_type FROM events WHERE DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 3 DAY)", 4),
+        ("SELECT event_type FROM events WHERE time >= DATE_SUB(CURRENT_DATE(), INTERVAL 3 DAY)", 4),
+        ("SELECT event_type FROM heap_export.events WHERE DATE(time) = CURRENT_DATE()", 1),
+        ("SELECT event_type FROM events WHERE DATE(time) <= DATE_SUB(CURRENT_DATE(), INTERVAL 8 DAY)", 2),
+        ("SELECT event_type FROM events WHERE time < CURRENT_DATE() - INTERVAL '8 days'", 1),
+    ] {
+        assert_eq!(files_scanned(&trail, sql).await, expected, "{sql}");
+    }
+    assert_eq!(
+        rows(&trail, "SELECT COUNT(*) FROM events WHERE DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 3 DAY)").await,
+        ["4"]
+    );
+}
+
+#[tokio::test]
+async fn promoted_properties_are_typed_columns_and_survive_reopen() {
+    let (dir, trail) = fixture_trail().await;
+    // usage_count is an integer in every Feature event: promoted, and typed.
+    assert_eq!(
+        rows(&trail, "SELECT SUM(CAST(event_properties->>'usage_count' AS BIGINT)) FROM events").await,
+        ["21"]
+    );
+    drop(trail);
+    let reopened = Trail::open(dir.path()).await.unwrap();
+    assert_eq!(
+        rows(&reopened, "SELECT event_properties FROM events WHERE event_type = 'Purchase' ORDER BY time").await,
+        [r#"{"amount":12.25,"currency":"EUR"}"#, r#"{"amount":49.5,"currency":"USD"}"#]
+    );
+}
