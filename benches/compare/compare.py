@@ -672,7 +672,7 @@ def write_report(results_dir, out_path):
         L.append("### Warm medians (ms)")
         L.append("")
         L.append("| workload | Trail in process (raw) | Trail in process (**net**) | Trail wire | DuckDB | chDB | "
-                 "Trail net / DuckDB | Trail net / chDB | wire / in-process raw |")
+                 "Trail net / DuckDB | Trail net / chDB | wire / in-process net |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         wl = [w for w in W.WORKLOADS if w["name"] in res]
         notes = []
@@ -694,7 +694,7 @@ def write_report(results_dir, out_path):
                      f"{cell('trail-wire', 'warm')} | {cell('duckdb', 'warm')} | {cell('chdb', 'warm')} | "
                      f"{fmt_ratio(g('trail', 'warm_net'), g('duckdb', 'warm'))} | "
                      f"{fmt_ratio(g('trail', 'warm_net'), g('chdb', 'warm'))} | "
-                     f"{fmt_ratio(g('trail-wire', 'warm'), g('trail', 'warm'))} |")
+                     f"{fmt_ratio(g('trail-wire', 'warm'), g('trail', 'warm_net'))} |")
         L.append("")
         L.append("### Cold (ms, page cache dropped, fresh process / fresh server)")
         L.append("")
