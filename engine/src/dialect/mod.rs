@@ -133,3 +133,105 @@ pub fn error_position(err: &DataFusionError) -> Option<(u64, u64)> {
         .map(|s| s.parse::<u64>().ok());
     Some((numbers.next()??, numbers.next()??))
 }
+
+/// `err` with the line of `sql` it is about and a caret under the column, for
+/// people reading it in a terminal:
+///
+/// ```text
+/// Schema error: No field named t.b. Did you mean 't.a'?
+/// LINE 2: FROM t WHERE t.b > 1
+///                      ^
+/// ```
+pub fn describe_error(sql: &str, err: &DataFusionError) -> String {
+    let message = err.to_string();
+    let Some((line, column)) = error_position(err) else {
+        return message;
+    };
+    let Some(text) = sql.lines().nth(line.saturating_sub(1) as usize) else {
+        return message;
+    };
+    let prefix = format!("LINE {line}: ");
+    let pad: String = text
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!(
+        "{message}\n{prefix}{text}\n{}{pad}^",
+        " ".repeat(prefix.len())
+    )
+}
+
+/// The 1-based character offset in `sql` that `err` is about — what a
+/// PostgreSQL `ErrorResponse` carries in its position field.
+pub fn error_offset(sql: &str, err: &DataFusionError) -> Option<usize> {
+    let (line, column) = error_position(err)?;
+    let before: usize = sql
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)? as usize)
+        .map(|l| l.chars().count())
+        .sum();
+    Some(before + column as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(sql: &str) -> DataFusionError {
+        parse_one(sql).expect_err("should not parse")
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let sql = "SELECT 1\nFROM t x garbage";
+        let err = parse_error(sql);
+        assert_eq!(error_position(&err), Some((2, 10)));
+        assert_eq!(error_offset(sql, &err), Some(19));
+        assert!(describe_error(sql, &err).ends_with("LINE 2: FROM t x garbage\n                 ^"));
+    }
+
+    #[test]
+    fn rewrite_errors_say_where() {
+        let err = parse_error("SELECT\n  IF(true, 1)");
+        assert!(err.to_string().contains("at line 2, column 3"), "{err}");
+        assert_eq!(error_position(&err), Some((2, 3)));
+    }
+
+    #[test]
+    fn rewrites_documented_forms() {
+        let sql = |s: &str| parse_one(s).unwrap().to_string();
+        assert_eq!(
+            sql("SELECT user_properties.plan_level FROM heap_export.events GROUP BY user_properties.plan_level"),
+            "SELECT trail_prop(user_properties, 'plan_level') AS plan_level FROM heap_export.events GROUP BY trail_prop(user_properties, 'plan_level')"
+        );
+        assert_eq!(
+            sql("SELECT e.user_properties.a.b, heap_export.events.event_properties.x FROM t"),
+            "SELECT trail_prop(e.user_properties, 'a', 'b') AS b, trail_prop(heap_export.events.event_properties, 'x') AS x FROM t"
+        );
+        assert_eq!(
+            sql("SELECT 1 FROM t WHERE DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)"),
+            "SELECT 1 FROM t WHERE CAST(time AS DATE) >= (CURRENT_DATE() - INTERVAL 30 DAY)"
+        );
+        assert_eq!(
+            sql("SELECT MAX(IF(a = 1, 1, 0)), COUNTIF(b) FROM t"),
+            "SELECT MAX(CASE WHEN a = 1 THEN 1 ELSE 0 END), count(CASE WHEN b THEN 1 END) FROM t"
+        );
+        assert_eq!(
+            sql("SELECT p->>'k' = 'v' FROM t"),
+            "SELECT p ->> 'k' = 'v' FROM t"
+        );
+        assert_eq!(
+            sql("SELECT * FROM `proj.heap_export.events`"),
+            "SELECT * FROM `proj`.`heap_export`.`events`"
+        );
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for sql in ["", ";", "SELECT", "SELECT DATE()", "SELECT IF()", "SELECT COUNTIF()", "SELECT DATE_DIFF(a, b, c + 1)",
+            "SELECT user_properties.", "SELECT event_properties[1]", "SELECT DATE_SUB", "SELECT DATE_TRUNC(x)", "SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))))))"] {
+            let _ = parse_one(sql);
+        }
+    }
+}

@@ -222,8 +222,7 @@ fn binds_looser(right: &Expr) -> bool {
 
 /// `x ->> (k = v)` → `(x ->> k) = v`, for every comparison of [`binds_looser`].
 fn reassociate_json_operator(expr: &mut Expr) -> Expr {
-    let Expr::BinaryOp { left, op, right } =
-        std::mem::replace(expr, Expr::value(Value::Null))
+    let Expr::BinaryOp { left, op, right } = std::mem::replace(expr, Expr::value(Value::Null))
     else {
         unreachable!("checked by the caller")
     };

@@ -83,9 +83,20 @@ impl ScalarUDFImpl for TrailProp {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if args.args[0].data_type() == DataType::Null {
             return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        }
+        if let DataType::Dictionary(..) = args.args[0].data_type() {
+            // json_as_text answers a dictionary with a dictionary; this
+            // function promises plain text.
+            args.args[0] = args.args[0].cast_to(&DataType::Utf8, None)?;
+            args.arg_fields[0] = Arc::new(
+                args.arg_fields[0]
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Utf8),
+            );
         }
         let json = args.args[0].clone();
         let path = literal_path(&args.args[1..]);
