@@ -109,7 +109,15 @@ pub(crate) fn engine_error(error: trail_engine::Error) -> PgWireError {
 
 fn classify(error: &DataFusionError) -> (&'static str, String) {
     let root = error.find_root();
-    let message = strip_prefixes(&root.to_string());
+    let message = match root {
+        DataFusionError::SQL(e, _) => match e.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                format!("syntax error: {m}")
+            }
+            other => other.to_string(),
+        },
+        other => strip_prefixes(&other.to_string()),
+    };
     let code = match root {
         DataFusionError::SQL(e, _) => match e.as_ref() {
             ParserError::RecursionLimitExceeded => "54001",

@@ -542,6 +542,15 @@ fn encode_value<S: FieldSink>(
         Column::Str(a) => put(enc, &a.is_valid(row).then(|| a.value(row)), field),
         Column::Bytes(a) => put(enc, &a.is_valid(row).then(|| a.value(row)), field),
         Column::Date(a) => put(enc, &opt(a, row, |a, i| date(a.value(i))), field),
+        Column::Timestamp(a) if field.format() == FieldFormat::Text => put(
+            enc,
+            &opt(a, row, |a, i| {
+                timestamp(a.value(i))
+                    .format("%Y-%m-%d %H:%M:%S%.f+00")
+                    .to_string()
+            }),
+            field,
+        ),
         Column::Timestamp(a) => put(enc, &opt(a, row, |a, i| timestamp(a.value(i))), field),
         Column::Time(a) => put(enc, &opt(a, row, |a, i| time(a.value(i))), field),
         Column::List(a) => {

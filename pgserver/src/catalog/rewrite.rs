@@ -53,6 +53,36 @@ fn special_type(dt: &DataType) -> Option<String> {
     }
 }
 
+/// `pg_catalog.int4` and friends as the plain SQL type.
+fn builtin_type(dt: &DataType) -> Option<DataType> {
+    let DataType::Custom(name, _) = dt else {
+        return None;
+    };
+    let p = parts(name);
+    if p.len() != 2 || p[0] != PG_CATALOG {
+        return None;
+    }
+    Some(match p[1].as_str() {
+        "text" | "varchar" | "bpchar" | "name" | "char" => DataType::Text,
+        "int2" | "smallint" => DataType::SmallInt(None),
+        "int4" | "integer" | "int" => DataType::Int(None),
+        "int8" | "bigint" => DataType::BigInt(None),
+        "bool" | "boolean" => DataType::Boolean,
+        "float4" | "real" => DataType::Real,
+        "float8" => DataType::DoublePrecision,
+        "numeric" => DataType::Numeric(datafusion::sql::sqlparser::ast::ExactNumberInfo::None),
+        "date" => DataType::Date,
+        "timestamptz" => DataType::Timestamp(
+            None,
+            datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone,
+        ),
+        "timestamp" => {
+            DataType::Timestamp(None, datafusion::sql::sqlparser::ast::TimezoneInfo::None)
+        }
+        _ => return None,
+    })
+}
+
 /// Whether `stmt` reads the emulated catalog or calls an emulated function,
 /// and so must be planned by the server rather than the engine's dialect.
 pub(crate) fn is_catalog_query(stmt: &Statement, functions: &HashSet<String>) -> bool {
@@ -73,7 +103,9 @@ pub(crate) fn is_catalog_query(stmt: &Statement, functions: &HashSet<String>) ->
                 p.first().map(String::as_str) == Some(PG_CATALOG)
                     || p.last().is_some_and(|n| functions.contains(n))
             }
-            Expr::Cast { data_type, .. } => special_type(data_type).is_some(),
+            Expr::Cast { data_type, .. } => {
+                special_type(data_type).is_some() || builtin_type(data_type).is_some()
+            }
             Expr::BinaryOp {
                 op: BinaryOperator::PGCustomBinaryOperator(_),
                 ..
@@ -139,6 +171,90 @@ fn custom_operator(parts: &[String]) -> Option<BinaryOperator> {
     })
 }
 
+/// Catalog tables that are always empty for Trail (no defaults, indexes,
+/// constraints, comments, inheritance, policies, triggers, publications);
+/// `pg_collation` answers only for columns whose collation differs from
+/// their type's, which never happens here.
+const EMPTY_TABLES: &[&str] = &[
+    "pg_attrdef",
+    "pg_description",
+    "pg_constraint",
+    "pg_index",
+    "pg_inherits",
+    "pg_policy",
+    "pg_trigger",
+    "pg_statistic_ext",
+    "pg_rewrite",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_depend",
+    "pg_collation",
+    "pg_foreign_table",
+    "pg_partitioned_table",
+    "pg_sequence",
+    "pg_shdescription",
+    "pg_seclabel",
+];
+
+/// Whether every relation `query` reads is one of [`EMPTY_TABLES`], so a
+/// (correlated) subquery over it is NULL and never needs decorrelating.
+fn reads_only_empty_tables(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    let mut any = false;
+    let all = visit_relations(query, |name| {
+        any = true;
+        let p = parts(name);
+        if p.last().is_some_and(|n| EMPTY_TABLES.contains(&n.as_str())) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
+    any && all.is_continue()
+}
+
+/// DataFusion needs a correlated scalar subquery to be aggregated; the
+/// catalog's ones return at most one row, so `first_value(x)` is `x`.
+fn aggregate_scalar_subquery(query: &mut datafusion::sql::sqlparser::ast::Query) {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SelectItem, SetExpr};
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let no_group = matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if select.projection.len() != 1 || !no_group || query.limit_clause.is_some() {
+        return;
+    }
+    const AGGREGATES: &[&str] = &[
+        "count",
+        "max",
+        "min",
+        "sum",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "first_value",
+        "last_value",
+    ];
+    let wrap = |e: &mut Expr| {
+        if let Expr::Function(f) = e {
+            if parts(&f.name)
+                .last()
+                .is_some_and(|n| AGGREGATES.contains(&n.as_str()))
+            {
+                return;
+            }
+        }
+        *e = call("first_value", e.clone());
+    };
+    match &mut select.projection[0] {
+        SelectItem::UnnamedExpr(e) => wrap(e),
+        SelectItem::ExprWithAlias { expr, .. } => wrap(expr),
+        _ => {}
+    }
+}
+
 /// Rewrites `stmt` in place for planning against the emulated catalog.
 pub(crate) fn rewrite(stmt: &mut Statement) {
     let _ = visit_relations_mut(stmt, |name| {
@@ -151,6 +267,16 @@ pub(crate) fn rewrite(stmt: &mut Statement) {
     });
     let _ = visit_expressions_mut(stmt, |expr| {
         let replacement = match expr {
+            Expr::Subquery(query) if reads_only_empty_tables(query) => Some(Expr::Value(
+                datafusion::sql::sqlparser::ast::Value::Null.into(),
+            )),
+            Expr::Exists { subquery, negated } if reads_only_empty_tables(subquery) => Some(
+                Expr::Value(datafusion::sql::sqlparser::ast::Value::Boolean(*negated).into()),
+            ),
+            Expr::Subquery(query) => {
+                aggregate_scalar_subquery(query);
+                None
+            }
             Expr::Function(f) => {
                 let p = parts(&f.name);
                 if p.len() == 2 && p[0] == PG_CATALOG {
@@ -175,6 +301,10 @@ pub(crate) fn rewrite(stmt: &mut Statement) {
                 data_type,
                 ..
             } => match special_type(data_type).as_deref() {
+                None if builtin_type(data_type).is_some() => Some(cast(
+                    (**inner).clone(),
+                    builtin_type(data_type).unwrap_or(DataType::Text),
+                )),
                 Some("regclass") => Some(call("regclass_oid", (**inner).clone())),
                 Some("regtype") => Some(call("regtype_oid", (**inner).clone())),
                 Some("oid" | "xid" | "cid" | "regnamespace" | "regrole" | "cardinal_number") => {
@@ -220,7 +350,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relname ~ '^(events)$' AND pg_table_is_visible(c.oid)"
+            "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname ~ '^(events)$' AND pg_table_is_visible(c.oid)"
         );
         assert_eq!(
             rewritten("SELECT 'events'::regclass, x::oid FROM pg_type"),
