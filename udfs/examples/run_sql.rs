@@ -33,13 +33,18 @@ async fn main() -> Result<()> {
     };
     let ctx = SessionContext::new();
     trail_udfs::register_all(&ctx)?;
-    ctx.register_parquet("events", &file, ParquetReadOptions::default()).await?;
+    ctx.register_parquet("events", &file, ParquetReadOptions::default())
+        .await?;
     let df = ctx.sql(&sql).await?;
     let schema = df.schema().as_arrow().clone();
     let batches = df.collect().await?;
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let header: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name())).collect();
+    let header: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| csv_field(f.name()))
+        .collect();
     writeln!(out, "{}", header.join(","))?;
     let options = FormatOptions::default();
     for batch in &batches {
@@ -49,7 +54,10 @@ async fn main() -> Result<()> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters.iter().map(|f| csv_field(&f.value(row).to_string())).collect();
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| csv_field(&f.value(row).to_string()))
+                .collect();
             writeln!(out, "{}", cells.join(","))?;
         }
     }

@@ -244,12 +244,11 @@ impl FunnelSpec {
             let code = code as usize;
             if code > n {
                 let ex = m.exclusions[code - n - 1];
-                for l in ex.from - 1..ex.to - 1 {
-                    if reached & (1 << l) != 0
-                        && chains[l][ex.from - 1] < ts
-                        && self.within(chains[l][0], ts)
-                    {
-                        reached &= !(1 << l);
+                let levels = ex.from - 1..ex.to - 1;
+                for (l, chain) in chains[levels.clone()].iter().enumerate() {
+                    let bit = 1u64 << (levels.start + l);
+                    if reached & bit != 0 && chain[ex.from - 1] < ts && self.within(chain[0], ts) {
+                        reached &= !bit;
                     }
                 }
                 continue;
