@@ -16,6 +16,13 @@
 //! | `LOGICAL_AND(c)` / `LOGICAL_OR(c)`     | `bool_and(c)` / `bool_or(c)`                |
 //! | `FORMAT_DATE(f, d)` / `FORMAT_TIMESTAMP(f, t)` | `to_char(d, f)`                     |
 //! | `PARSE_DATE(f, s)`                     | `to_date(s, f)`                             |
+//! | `IFNULL(a, b)`                         | `coalesce(a, b)` (any type)                 |
+//! | `TIMESTAMP(x)`                         | `CAST(x AS TIMESTAMP WITH TIME ZONE)` (UTC) |
+//! | `TIMESTAMP_SECONDS/MILLIS/MICROS(n)`, `UNIX_SECONDS(t)` | `to_timestamp_seconds/millis/micros(n)`, `to_unixtime(t)` |
+//! | `APPROX_COUNT_DISTINCT(x)`             | `approx_distinct(x)`                        |
+//! | `GENERATE_DATE_ARRAY(a, b [, i])`      | `generate_series(a, b, i)` (default 1 day)  |
+//! | `EXTRACT(DAYOFWEEK FROM d)`            | `date_part('dow', d) + 1` (Sunday = 1); also `DAYOFYEAR`, `ISOWEEK`, `DATE` |
+//! | `props->>'k' = 'v'` (sqlparser reads `props->>('k' = 'v')`) | `(props->>'k') = 'v'`, as PostgreSQL binds it |
 //! | `SAFE_CAST(x AS T)`                    | `TRY_CAST(x AS T)`                          |
 //! | `INT64`, `FLOAT64`, `JSON`, `BYTES` types | `BIGINT`, `DOUBLE`, `TEXT`, `BYTEA`      |
 //! | `INTERVAL n DAY` with a non-literal `n` | `CAST(CONCAT(n, ' DAY') AS INTERVAL)`      |
@@ -36,10 +43,10 @@ use std::ops::ControlFlow;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, CaseWhen, CastKind, CreateTable, DataType, ExactNumberInfo, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement, Subscript, TimezoneInfo,
-    Value, VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CaseWhen, CastKind, CreateTable, DataType, DateTimeField,
+    ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement,
+    Subscript, TimezoneInfo, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -133,6 +140,22 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
         }
         Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } => Ok(json_access(expr)),
         Expr::Function(function) => rewrite_function(function),
+        Expr::Extract { field, expr, .. } => {
+            // BigQuery's parts that DataFusion's date_part lacks or numbers
+            // differently.
+            let value = *expr.clone();
+            Ok(match field {
+                DateTimeField::DayOfWeek => Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(func("date_part", vec![string("dow"), value])),
+                    op: BinaryOperator::Plus,
+                    right: Box::new(number("1")),
+                }))),
+                DateTimeField::DayOfYear => Some(func("date_part", vec![string("doy"), value])),
+                DateTimeField::IsoWeek => Some(func("date_part", vec![string("week"), value])),
+                DateTimeField::Date => Some(cast(value, DataType::Date)),
+                _ => None,
+            })
+        }
         Expr::Cast {
             kind, data_type, ..
         } => {
@@ -432,6 +455,63 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
             // take dates or timestamps.
             let [value, fallback] = args::<2>(function, &upper, "(value, fallback)", span)?;
             Ok(Some(func("coalesce", vec![value, fallback])))
+        }
+        "TIMESTAMP" => {
+            let [value] = args::<1>(function, &upper, "(value)", span)?;
+            Ok(Some(cast(
+                value,
+                DataType::Timestamp(None, TimezoneInfo::WithTimeZone),
+            )))
+        }
+        "TIMESTAMP_SECONDS" | "TIMESTAMP_MILLIS" | "TIMESTAMP_MICROS" => {
+            let [value] = args::<1>(function, &upper, "(n)", span)?;
+            let to = match upper.as_str() {
+                "TIMESTAMP_SECONDS" => "to_timestamp_seconds",
+                "TIMESTAMP_MILLIS" => "to_timestamp_millis",
+                _ => "to_timestamp_micros",
+            };
+            Ok(Some(func(to, vec![value])))
+        }
+        "UNIX_SECONDS" => {
+            let [value] = args::<1>(function, &upper, "(timestamp)", span)?;
+            Ok(Some(func("to_unixtime", vec![value])))
+        }
+        "APPROX_COUNT_DISTINCT" => {
+            let mut renamed = function.clone();
+            renamed.name = ObjectName::from(vec![Ident::new("approx_distinct")]);
+            Ok(Some(Expr::Function(renamed)))
+        }
+        "GENERATE_DATE_ARRAY" => {
+            let args = plain_args(function, &upper)?;
+            let mut args = match args.len() {
+                2 | 3 => args,
+                n => {
+                    return Err(error(
+                        &format!("GENERATE_DATE_ARRAY(start, end [, INTERVAL n unit]) takes 2 or 3 arguments, got {n}"),
+                        span,
+                    ))
+                }
+            };
+            if args.len() == 2 {
+                args.push(Expr::Interval(datafusion::sql::sqlparser::ast::Interval {
+                    value: Box::new(string("1 day")),
+                    leading_field: None,
+                    leading_precision: None,
+                    last_field: None,
+                    fractional_seconds_precision: None,
+                }));
+            }
+            let args = args
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| match a {
+                    Expr::Value(v) if i < 2 && matches!(v.value, Value::SingleQuotedString(_)) => {
+                        cast(Expr::Value(v), DataType::Date)
+                    }
+                    other => other,
+                })
+                .collect();
+            Ok(Some(func("generate_series", args)))
         }
         "IF" => {
             let [condition, then, otherwise] =
