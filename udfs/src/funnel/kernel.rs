@@ -244,11 +244,19 @@ impl FunnelSpec {
             let code = code as usize;
             if code > n {
                 let ex = m.exclusions[code - n - 1];
-                let levels = ex.from - 1..ex.to - 1;
-                for (l, chain) in chains[levels.clone()].iter().enumerate() {
-                    let bit = 1u64 << (levels.start + l);
-                    if reached & bit != 0 && chain[ex.from - 1] < ts && self.within(chain[0], ts) {
-                        reached &= !bit;
+                for l in ex.from - 1..ex.to - 1 {
+                    let chain = chains[l];
+                    let bit = 1u64 << l;
+                    if reached & bit == 0 || chain[ex.from - 1] >= ts || !self.within(chain[0], ts)
+                    {
+                        continue;
+                    }
+                    // the attempt is discarded whole: its shorter prefixes too
+                    reached &= !bit;
+                    for (j, prefix) in chains[..ex.from - 1].iter().enumerate() {
+                        if prefix[..=j] == chain[..=j] {
+                            reached &= !(1u64 << j);
+                        }
                     }
                 }
                 continue;
@@ -314,8 +322,19 @@ impl FunnelSpec {
             let code = code as usize;
             if code > n {
                 let ex = m.exclusions[code - n - 1];
+                let mut discarded: Vec<Chain> = Vec::new();
                 for level in &mut levels[ex.from - 1..ex.to - 1] {
-                    level.retain(|c| !(c.times[ex.from - 1] < ts && self.within(c.times[0], ts)));
+                    level.retain(|c| {
+                        let hit = c.times[ex.from - 1] < ts && self.within(c.times[0], ts);
+                        if hit {
+                            discarded.push(*c);
+                        }
+                        !hit
+                    });
+                }
+                // the attempts are discarded whole: their shorter prefixes too
+                for (j, level) in levels[..ex.from - 1].iter_mut().enumerate() {
+                    level.retain(|c| !discarded.iter().any(|d| d.rows[..=j] == c.rows[..=j]));
                 }
                 continue;
             }
@@ -518,9 +537,14 @@ mod tests {
         // exclusion between 2 and 3 only: X between 1 and 2 is fine
         let rows: &[(i64, &[usize])] = &[(0, &[1]), (1, &[4]), (2, &[2]), (3, &[3])];
         assert_eq!(run(10, "exclude 2-3", 4, rows).0, 3);
+        // ... X between 2 and 3 discards the whole attempt, its step 1 included
         let rows: &[(i64, &[usize])] = &[(0, &[1]), (1, &[2]), (2, &[4]), (3, &[3])];
-        assert_eq!(run(10, "exclude 2-3", 4, rows).0, 1);
-        assert_eq!(run(10, "strict_once, exclude 2-3", 4, rows).0, 1);
+        assert_eq!(run(10, "exclude 2-3", 4, rows).0, 0);
+        assert_eq!(run(10, "strict_once, exclude 2-3", 4, rows).0, 0);
+        // ... but not another attempt's first step
+        let rows: &[(i64, &[usize])] = &[(0, &[1]), (1, &[2]), (2, &[1]), (3, &[4]), (4, &[3])];
+        assert_eq!(run(10, "exclude 2-3", 4, rows), (1, vec![2]));
+        assert_eq!(run(10, "strict_once, exclude 2-3", 4, rows), (1, vec![2]));
     }
 
     #[test]

@@ -31,11 +31,12 @@
 //! - `allow_reentry` (with `strict_order`) — a too-early later step is skipped
 //!   instead of ending the search.
 //! - `exclude a-b` (Trail) — **exclusion step**: the next *trailing* condition
-//!   argument is an exclusion. A chain in which a row matching it happens
-//!   strictly after step `a` and strictly before step `b` (and within the
-//!   window) is discarded, so a user whose only path contains the excluded
-//!   event is dropped from the funnel (result 0), while a later clean attempt
-//!   still counts. Several `exclude` tokens take the trailing conditions in order.
+//!   argument is an exclusion. An attempt (chain) in which a row matching it
+//!   happens strictly after step `a` and strictly before step `b` (within the
+//!   window) is discarded whole, its first steps included: a user whose only
+//!   attempt contains the excluded event is dropped from the funnel (result 0),
+//!   while another, clean attempt still counts. Several `exclude` tokens take
+//!   the trailing conditions in order. See `udfs/README.md`.
 //!
 //! # Example
 //!
