@@ -35,9 +35,22 @@ async fn main() -> Result<()> {
     trail_udfs::register_all(&ctx)?;
     ctx.register_parquet("events", &file, ParquetReadOptions::default())
         .await?;
-    let df = ctx.sql(&sql).await?;
-    let schema = df.schema().as_arrow().clone();
-    let batches = df.collect().await?;
+    // TRAIL_REPEAT=n runs the query n times and reports the fastest on stderr (for benchmarks).
+    let repeat: usize = std::env::var("TRAIL_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut best = std::time::Duration::MAX;
+    let mut result = None;
+    for _ in 0..repeat.max(1) {
+        let start = std::time::Instant::now();
+        let df = ctx.sql(&sql).await?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await?;
+        best = best.min(start.elapsed());
+        result = Some((schema, batches));
+    }
+    if repeat > 1 {
+        eprintln!("best of {repeat}: {:.3} s", best.as_secs_f64());
+    }
+    let (schema, batches) = result.expect("ran at least once");
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let header: Vec<String> = schema
