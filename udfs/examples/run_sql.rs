@@ -36,7 +36,10 @@ async fn main() -> Result<()> {
     ctx.register_parquet("events", &file, ParquetReadOptions::default())
         .await?;
     // TRAIL_REPEAT=n runs the query n times and reports the fastest on stderr (for benchmarks).
-    let repeat: usize = std::env::var("TRAIL_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let repeat: usize = std::env::var("TRAIL_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut best = std::time::Duration::MAX;
     let mut result = None;
     for _ in 0..repeat.max(1) {

@@ -14,7 +14,7 @@
 //! ([`register_all`]); the storage layer uses `sessionize` to derive sessions.
 //!
 //! How the aggregates work: each group buffers one compact `(time µs,
-//! condition bitmask)` pair per relevant row ([`events`]), merges partial
+//! condition bitmask)` pair per relevant row (module `events`), merges partial
 //! states by concatenation, and sorts once at evaluation, so results do not
 //! depend on the order rows arrive in. `retention` keeps a single bitmask per
 //! group. All aggregates implement `GroupsAccumulator` (one group per user is

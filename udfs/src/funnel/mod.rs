@@ -1,6 +1,6 @@
 //! Conversion funnels: `window_funnel` (deepest step reached) and
 //! `funnel_step_times` (when each reached step happened). Both take the same
-//! arguments and share one kernel ([`kernel`]).
+//! arguments and share one kernel (`kernel`).
 
 pub mod funnel_step_times;
 mod kernel;

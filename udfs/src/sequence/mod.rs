@@ -1,5 +1,5 @@
 //! Event-sequence patterns: `sequence_match` and `sequence_count`, with
-//! ClickHouse's pattern syntax ([`pattern`]).
+//! ClickHouse's pattern syntax (`pattern`).
 
 mod pattern;
 pub mod sequence_count;

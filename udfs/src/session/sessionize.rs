@@ -119,8 +119,10 @@ struct SessionizeEvaluator {
     gap: i64,
 }
 
-/// Session numbers for `times` (µs, `None` = NULL), in input order.
-pub(crate) fn session_numbers(times: &[Option<i64>], gap: i64) -> Vec<Option<i64>> {
+/// Session numbers (1-based) for one partition's `times` (µs since the epoch,
+/// `None` = NULL), in input order; `gap` in µs. The kernel of `sessionize`,
+/// for Rust callers that derive sessions without SQL (the storage layer).
+pub fn session_numbers(times: &[Option<i64>], gap: i64) -> Vec<Option<i64>> {
     let starts_new = |prev: i64, t: i64| (t as i128 - prev as i128) > gap as i128;
     let sorted = times.iter().flatten().is_sorted();
     let mut out = vec![None; times.len()];
