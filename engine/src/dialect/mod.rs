@@ -27,7 +27,14 @@
 //!   queries: `SELECT 7 / 2` is `3.5`.
 //! * A dot access on `event_properties`/`user_properties` is JSON access
 //!   (BigQuery's JSON type), never a struct field; keys match exactly first,
-//!   then ignoring case and punctuation (see `trail_prop.rs`).
+//!   then ignoring case and punctuation (see `trail_prop.rs`). Its value is
+//!   text, read as a number, boolean, date or timestamp next to one
+//!   (`event_properties.cart_value > 100`) — see `planner.rs`.
+//! * `->>` binds tighter than `=`, `LIKE`, `IS`, `IN`, `BETWEEN`, as in
+//!   PostgreSQL (sqlparser's generic grammar binds it looser).
+//! * An unaliased dot access is named after its last key, unless another
+//!   column of the SELECT list has that name (BigQuery allows duplicate
+//!   names, DataFusion does not).
 
 mod date_diff;
 mod planner;
@@ -123,15 +130,21 @@ pub fn error_position(err: &DataFusionError) -> Option<(u64, u64)> {
             return Some((span.start.line, span.start.column));
         }
     }
-    // sqlparser's messages, and ours, end with the position.
+    // sqlparser's messages ("at Line: 2, Column: 10") and ours ("at line 2,
+    // column 10") end with the position.
     let text = err.to_string();
-    let lower = text.to_ascii_lowercase();
-    let at = lower.rfind("line")?;
-    let mut numbers = lower[at..]
+    let at = text
+        .rfind(" at Line: ")
+        .or_else(|| text.rfind(" at line "))?;
+    let rest = &text[at..];
+    let mut numbers = rest
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<u64>().ok());
-    Some((numbers.next()??, numbers.next()??))
+    let line = numbers.next()??;
+    let column = numbers.next()??;
+    let shape_ok = rest.contains("Column: ") || rest.contains("column ");
+    shape_ok.then_some((line, column))
 }
 
 /// `err` with the line of `sql` it is about and a caret under the column, for
@@ -189,6 +202,17 @@ mod tests {
         assert_eq!(error_position(&err), Some((2, 10)));
         assert_eq!(error_offset(sql, &err), Some(19));
         assert!(describe_error(sql, &err).ends_with("LINE 2: FROM t x garbage\n                 ^"));
+    }
+
+    #[test]
+    fn no_position_is_made_up() {
+        let err =
+            DataFusionError::Plan("No field named pipeline. Valid fields are t.a1, t.b2".into());
+        assert_eq!(error_position(&err), None);
+        assert_eq!(
+            describe_error("SELECT pipeline FROM t", &err),
+            err.to_string()
+        );
     }
 
     #[test]

@@ -513,6 +513,16 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
                 .collect();
             Ok(Some(func("generate_series", args)))
         }
+        "CURRENT_DATE" if matches!(&function.args, FunctionArguments::List(l) if l.args.len() == 1) =>
+        {
+            // CURRENT_DATE('America/New_York'): today in that time zone.
+            let [zone] = args::<1>(function, &upper, "([time_zone])", span)?;
+            let local = Expr::AtTimeZone {
+                timestamp: Box::new(func("now", vec![])),
+                time_zone: Box::new(zone),
+            };
+            Ok(Some(cast(local, DataType::Date)))
+        }
         "IF" => {
             let [condition, then, otherwise] =
                 args::<3>(function, &upper, "(condition, then, else)", span)?;
