@@ -154,6 +154,7 @@ fn build(trail: Trail, config: &ServerConfig) -> Result<Shared> {
         .options_mut()
         .catalog
         .create_default_catalog_and_schema = false;
+    let engine_catalog = engine_state.catalog_list().catalog(&default_catalog);
     let catalogs = Arc::new(catalog::TrailCatalogList::new(
         engine_state.catalog_list().clone(),
         default_catalog,
@@ -164,8 +165,8 @@ fn build(trail: Trail, config: &ServerConfig) -> Result<Shared> {
         .with_catalog_list(catalogs)
         .build();
     let ctx = SessionContext::new_with_state(state);
-    catalog::functions::register(&ctx, "trail");
-    let functions: HashSet<String> = catalog::functions::functions("trail".to_owned())
+    catalog::functions::register(&ctx, "trail", engine_catalog);
+    let functions: HashSet<String> = catalog::functions::functions("trail".to_owned(), None)
         .iter()
         .map(|f| f.name().to_owned())
         .collect();

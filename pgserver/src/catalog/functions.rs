@@ -163,7 +163,10 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Every emulated function.
-pub(crate) fn functions(database: String) -> Vec<ScalarUDF> {
+pub(crate) fn functions(
+    database: String,
+    catalog: Option<Arc<dyn datafusion::catalog::CatalogProvider>>,
+) -> Vec<ScalarUDF> {
     let bool_const = |name: &'static str, value: bool| {
         udf(name, any_args(), DataType::Boolean, move |_, rows| {
             Ok(Arc::new(BooleanArray::from(vec![value; rows])) as ArrayRef)
@@ -300,6 +303,17 @@ pub(crate) fn functions(database: String) -> Vec<ScalarUDF> {
                     .collect::<Int64Array>(),
             ) as ArrayRef)
         }),
+        udf("to_regtype", any_args(), DataType::Int64, |args, rows| {
+            let Some(first) = args.first() else {
+                return Ok(new_null_array(&DataType::Int64, rows));
+            };
+            let t = texts(first)?;
+            Ok(Arc::new(
+                t.iter()
+                    .map(|v| v.and_then(types::by_name).map(|t| t.oid as i64))
+                    .collect::<Int64Array>(),
+            ) as ArrayRef)
+        }),
         udf(
             "pg_encoding_to_char",
             any_args(),
@@ -340,7 +354,28 @@ pub(crate) fn functions(database: String) -> Vec<ScalarUDF> {
         udf("txid_current", no_args(), DataType::Int64, |_, rows| {
             Ok(Arc::new(Int64Array::from(vec![1; rows])) as ArrayRef)
         }),
-        bool_const("pg_table_is_visible", true),
+        // Visible = in the search path (`public`, `pg_catalog`), like PostgreSQL.
+        udf(
+            "pg_table_is_visible",
+            any_args(),
+            DataType::Boolean,
+            move |args, rows| {
+                let visible: std::collections::HashSet<i64> = catalog
+                    .as_ref()
+                    .and_then(|c| c.schema("public"))
+                    .map(|s| {
+                        s.table_names()
+                            .iter()
+                            .map(|t| super::relation_oid("public", t) as i64)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let values = map_int(args, rows, |oid| {
+                    Some(oid < 100_000 || visible.contains(&oid))
+                })?;
+                Ok(Arc::new(BooleanArray::from(values)) as ArrayRef)
+            },
+        ),
         bool_const("pg_type_is_visible", true),
         bool_const("pg_function_is_visible", true),
         bool_const("has_table_privilege", true),
@@ -374,8 +409,12 @@ pub(crate) fn functions(database: String) -> Vec<ScalarUDF> {
 }
 
 /// Registers every emulated function in `ctx`.
-pub(crate) fn register(ctx: &SessionContext, database: &str) {
-    for f in functions(database.to_owned()) {
+pub(crate) fn register(
+    ctx: &SessionContext,
+    database: &str,
+    catalog: Option<Arc<dyn datafusion::catalog::CatalogProvider>>,
+) {
+    for f in functions(database.to_owned(), catalog) {
         ctx.register_udf(f);
     }
 }

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions, visit_expressions_mut, visit_relations, visit_relations_mut, BinaryOperator,
     CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Value,
 };
 
 use super::{INFORMATION_SCHEMA, PG_CATALOG};
@@ -111,6 +111,14 @@ pub(crate) fn is_catalog_query(stmt: &Statement, functions: &HashSet<String>) ->
                 ..
             } => true,
             Expr::Collate { .. } => true,
+            Expr::Like {
+                escape_char: Some(_),
+                ..
+            }
+            | Expr::ILike {
+                escape_char: Some(_),
+                ..
+            } => true,
             _ => false,
         };
         if hit {
@@ -130,6 +138,26 @@ fn call(name: &str, arg: Expr) -> Expr {
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
             args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn replace(text: Expr, from: Expr, to: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("replace"))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: [text, from, to]
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -200,17 +228,20 @@ const EMPTY_TABLES: &[&str] = &[
 /// Whether every relation `query` reads is one of [`EMPTY_TABLES`], so a
 /// (correlated) subquery over it is NULL and never needs decorrelating.
 fn reads_only_empty_tables(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
-    let mut any = false;
-    let all = visit_relations(query, |name| {
-        any = true;
+    // An inner join with an empty table is empty too; outer joins are not.
+    let text = query.to_string().to_ascii_uppercase();
+    if text.contains(" LEFT ") || text.contains(" RIGHT ") || text.contains(" FULL ") {
+        return false;
+    }
+    visit_relations(query, |name| {
         let p = parts(name);
         if p.last().is_some_and(|n| EMPTY_TABLES.contains(&n.as_str())) {
-            ControlFlow::Continue(())
-        } else {
             ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-    });
-    any && all.is_continue()
+    })
+    .is_break()
 }
 
 /// DataFusion needs a correlated scalar subquery to be aggregated; the
@@ -285,6 +316,32 @@ pub(crate) fn rewrite(stmt: &mut Statement) {
                 None
             }
             Expr::Collate { expr: inner, .. } => Some((**inner).clone()),
+            Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char,
+                ..
+            } => {
+                // DataFusion only knows the backslash escape: translate the
+                // pattern (SQLAlchemy's inspector uses ESCAPE '/').
+                if let Some(esc) = escape_char.take() {
+                    let esc = match &esc.value {
+                        Value::SingleQuotedString(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if esc != "\\" {
+                        let lit =
+                            |s: &str| Expr::Value(Value::SingleQuotedString(s.to_owned()).into());
+                        let escaped = replace((**pattern).clone(), lit("\\"), lit("\\\\"));
+                        **pattern = replace(escaped, lit(&esc), lit("\\"));
+                    }
+                }
+                None
+            }
             Expr::BinaryOp { left, op, right } => match op {
                 BinaryOperator::PGCustomBinaryOperator(p) => {
                     let lowered: Vec<String> = p.iter().map(|s| s.to_ascii_lowercase()).collect();
