@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn never_panics_on_odd_input() {
         for sql in ["", ";", "SELECT", "SELECT DATE()", "SELECT IF()", "SELECT COUNTIF()", "SELECT DATE_DIFF(a, b, c + 1)",
-            "SELECT user_properties.", "SELECT event_properties[1]", "SELECT DATE_SUB", "SELECT DATE_TRUNC(x)", "SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))))))"] {
+            "SELECT user_properties.", "SELECT event_properties[1]", "SELECT DATE_SUB", "SELECT DATE_TRUNC(x)", "SELECT JSON_VALUE(j, '$[')", "SELECT JSON_VALUE(j, '$.')", "SELECT JSON_VALUE(j, '$[\"a')", "SELECT JSON_VALUE(j, '$[-1]')", "SELECT JSON_QUERY()", "SELECT INT64()", "SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))))))"] {
             let _ = parse_one(sql);
         }
     }

@@ -17,6 +17,9 @@
 //! | `FORMAT_DATE(f, d)` / `FORMAT_TIMESTAMP(f, t)` | `to_char(d, f)`                     |
 //! | `PARSE_DATE(f, s)`                     | `to_date(s, f)`                             |
 //! | `IFNULL(a, b)`                         | `coalesce(a, b)` (any type)                 |
+//! | `JSON_VALUE(j, '$.a.b[0]')` / `JSON_EXTRACT_SCALAR` | `trail_prop(j, 'a', 'b', 0)`   |
+//! | `JSON_QUERY(j, '$.a')` / `JSON_EXTRACT` | `json_get_json(j, 'a')` (JSON text)        |
+//! | `INT64(x)`, `FLOAT64(x)`, `BOOL(x)`, `STRING(x)`; `LAX_…` | `CAST(x AS …)`; `TRY_CAST` |
 //! | `TIMESTAMP(x)`                         | `CAST(x AS TIMESTAMP WITH TIME ZONE)` (UTC) |
 //! | `TIMESTAMP_SECONDS/MILLIS/MICROS(n)`, `UNIX_SECONDS(t)` | `to_timestamp_seconds/millis/micros(n)`, `to_unixtime(t)` |
 //! | `APPROX_COUNT_DISTINCT(x)`             | `approx_distinct(x)`                        |
@@ -46,7 +49,7 @@ use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CaseWhen, CastKind, CreateTable, DataType, DateTimeField,
     ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, ObjectNamePart, Select, SelectItem, Spanned, Statement,
-    Subscript, TimezoneInfo, Value, VisitMut, VisitorMut,
+    Subscript, TimezoneInfo, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -523,6 +526,67 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
             };
             Ok(Some(cast(local, DataType::Date)))
         }
+        "JSON_VALUE" | "JSON_EXTRACT_SCALAR" | "JSON_QUERY" | "JSON_EXTRACT" => {
+            // BigQuery's JSONPath functions over JSON text; the path must be
+            // a literal ('$.a.b[0]', '$["key with space"]').
+            let args = plain_args(function, &upper)?;
+            let (json, path) = match <[Expr; 2]>::try_from(args) {
+                Ok([json, path]) => (json, path),
+                Err(args) if args.len() == 1 => {
+                    (args.into_iter().next().expect("one argument"), string("$"))
+                }
+                Err(args) => {
+                    return Err(error(
+                        &format!(
+                            "{upper}(json [, json_path]) takes 1 or 2 arguments, got {}",
+                            args.len()
+                        ),
+                        span,
+                    ))
+                }
+            };
+            let Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(text) | Value::DoubleQuotedString(text),
+                ..
+            }) = &path
+            else {
+                return Err(error(
+                    &format!("{upper}: the JSON path must be a string literal such as '$.plan'"),
+                    path.span(),
+                ));
+            };
+            let steps = parse_json_path(text).ok_or_else(|| {
+                error(&format!("{upper}: cannot read the JSON path {text:?}; use '$.key', '$.a.b', '$.list[0]' or '$[\"key\"]'"), path.span())
+            })?;
+            let scalar = matches!(upper.as_str(), "JSON_VALUE" | "JSON_EXTRACT_SCALAR");
+            if steps.is_empty() {
+                return Ok(Some(json));
+            }
+            let mut call = vec![json];
+            call.extend(steps);
+            Ok(Some(func(
+                if scalar { TRAIL_PROP } else { "json_get_json" },
+                call,
+            )))
+        }
+        "INT64" | "FLOAT64" | "BOOL" | "STRING" | "LAX_INT64" | "LAX_FLOAT64" | "LAX_BOOL"
+        | "LAX_STRING" => {
+            // BigQuery's JSON conversions, over a property's text.
+            let [value] = args::<1>(function, &upper, "(json)", span)?;
+            let to = match upper.trim_start_matches("LAX_") {
+                "INT64" => DataType::BigInt(None),
+                "FLOAT64" => DataType::Double(ExactNumberInfo::None),
+                "BOOL" => DataType::Boolean,
+                _ => DataType::Text,
+            };
+            let mut converted = cast(value, to);
+            if upper.starts_with("LAX_") {
+                if let Expr::Cast { kind, .. } = &mut converted {
+                    *kind = CastKind::TryCast;
+                }
+            }
+            Ok(Some(converted))
+        }
         "IF" => {
             let [condition, then, otherwise] =
                 args::<3>(function, &upper, "(condition, then, else)", span)?;
@@ -555,6 +619,42 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
         }
         _ => Ok(None),
     }
+}
+
+/// A literal JSONPath (`$`, `.key`, `["key"]`, `['key']`, `[0]`) as the key
+/// and index arguments of `trail_prop`.
+fn parse_json_path(path: &str) -> Option<Vec<Expr>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            let key = &after[..end];
+            if key.is_empty() {
+                return None;
+            }
+            steps.push(string(key));
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            let inner = after[..end].trim();
+            let quoted = inner
+                .strip_prefix('"')
+                .and_then(|k| k.strip_suffix('"'))
+                .or_else(|| inner.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')));
+            match quoted {
+                Some(key) => steps.push(string(key)),
+                None => {
+                    inner.parse::<u64>().ok()?;
+                    steps.push(number(inner));
+                }
+            }
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
 }
 
 fn arg_expr(arg: &FunctionArg) -> Option<&Expr> {
