@@ -40,7 +40,7 @@ use crate::users_table::USER_REST;
 pub const SCHEMAS: [&str; 2] = ["public", "heap_export"];
 
 /// `trail_json_object(rest, 'k', <prefix>k, …)` rebuilding a property object.
-pub fn json_object_sql(qualifier: &str, rest: &str, layout: &PropertyLayout) -> String {
+pub(crate) fn json_object_sql(qualifier: &str, rest: &str, layout: &PropertyLayout) -> String {
     let mut sql = format!("trail_json_object({qualifier}\"{rest}\"");
     for k in layout.keys() {
         sql.push_str(&format!(

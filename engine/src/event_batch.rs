@@ -18,7 +18,7 @@ use crate::store::PARTITION_COLUMN;
 use crate::time::date_of_micros;
 
 /// The page, device and location columns, in table order.
-pub const CONTEXT_COLUMNS: [&str; 9] = [
+pub(crate) const CONTEXT_COLUMNS: [&str; 9] = [
     "page_url",
     "page_title",
     "referrer",
@@ -31,15 +31,15 @@ pub const CONTEXT_COLUMNS: [&str; 9] = [
 ];
 
 /// The residual JSON column of event properties.
-pub const EVENT_REST: &str = "event_properties_rest";
+pub(crate) const EVENT_REST: &str = "event_properties_rest";
 
 /// Timestamps are microseconds in UTC everywhere.
-pub fn timestamp_type() -> DataType {
+pub(crate) fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 /// The stored schema for a given property layout.
-pub fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
+pub(crate) fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
     let mut fields = vec![
         Field::new("event_id", DataType::Utf8, false),
         Field::new("session_id", DataType::Utf8, true),
@@ -60,16 +60,16 @@ pub fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
 
 /// An event ready to store: identity resolved, id and session assigned.
 #[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub event_id: String,
-    pub session_id: String,
-    pub user_id: String,
-    pub track: TrackEvent,
+pub(crate) struct StoredEvent {
+    pub(crate) event_id: String,
+    pub(crate) session_id: String,
+    pub(crate) user_id: String,
+    pub(crate) track: TrackEvent,
 }
 
 /// Builds one batch; sorts by (event_date, user_id, time) first so every file
 /// the writer cuts from it is sorted by (user_id, time).
-pub fn build_batch(
+pub(crate) fn build_batch(
     schema: &SchemaRef,
     layout: &PropertyLayout,
     mut events: Vec<StoredEvent>,

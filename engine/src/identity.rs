@@ -14,32 +14,32 @@ use crate::message::UserRef;
 
 /// One user, live or merged away.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct UserRecord {
-    pub user_id: String,
-    pub identity: Option<String>,
+pub(crate) struct UserRecord {
+    pub(crate) user_id: String,
+    pub(crate) identity: Option<String>,
     /// First event (or identify) time, µs.
-    pub joindate: Option<i64>,
+    pub(crate) joindate: Option<i64>,
     /// Last event time, µs.
-    pub last_seen: Option<i64>,
-    pub properties: Map<String, Value>,
+    pub(crate) last_seen: Option<i64>,
+    pub(crate) properties: Map<String, Value>,
     /// The user this one was merged into, and when.
-    pub merged_into: Option<String>,
-    pub merged_at: Option<i64>,
+    pub(crate) merged_into: Option<String>,
+    pub(crate) merged_at: Option<i64>,
     /// The session of this user's latest event, and that event's time.
-    pub last_session_id: Option<String>,
-    pub last_event_time: Option<i64>,
+    pub(crate) last_session_id: Option<String>,
+    pub(crate) last_event_time: Option<i64>,
 }
 
 /// All users, indexed by id and identity.
 #[derive(Debug, Clone, Default)]
-pub struct Users {
+pub(crate) struct Users {
     by_id: HashMap<String, UserRecord>,
     by_identity: HashMap<String, String>,
 }
 
 impl Users {
     /// Builds the index from stored records.
-    pub fn from_records(records: impl IntoIterator<Item = UserRecord>) -> Self {
+    pub(crate) fn from_records(records: impl IntoIterator<Item = UserRecord>) -> Self {
         let mut users = Self::default();
         for r in records {
             if let (Some(identity), None) = (&r.identity, &r.merged_into) {
@@ -53,27 +53,12 @@ impl Users {
     }
 
     /// Every record, merged users included.
-    pub fn records(&self) -> impl Iterator<Item = &UserRecord> {
+    pub(crate) fn records(&self) -> impl Iterator<Item = &UserRecord> {
         self.by_id.values()
     }
 
-    /// Number of records.
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    /// Whether there are no users.
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
-    /// Whether any user was merged into another.
-    pub fn has_merges(&self) -> bool {
-        self.by_id.values().any(|r| r.merged_into.is_some())
-    }
-
     /// The surviving user for `user_id` (itself unless merged away).
-    pub fn canonical(&self, user_id: &str) -> String {
+    pub(crate) fn canonical(&self, user_id: &str) -> String {
         let mut id = user_id;
         // Merges form chains a → b → c; bounded so a corrupt cycle cannot hang.
         for _ in 0..64 {
@@ -86,7 +71,7 @@ impl Users {
     }
 
     /// Resolves a message's user to its surviving `user_id`, creating the user if new.
-    pub fn resolve(&mut self, user: &UserRef) -> String {
+    pub(crate) fn resolve(&mut self, user: &UserRef) -> String {
         match user {
             UserRef::Id(id) => {
                 let id = self.canonical(id);
@@ -118,14 +103,14 @@ impl Users {
     }
 
     /// A mutable record of a live user.
-    pub fn get_mut(&mut self, user_id: &str) -> Option<&mut UserRecord> {
+    pub(crate) fn get_mut(&mut self, user_id: &str) -> Option<&mut UserRecord> {
         self.by_id.get_mut(user_id)
     }
 
     /// Heap's `identify`: attach `identity` to `user`. When the identity
     /// belongs to another user and `user` is anonymous, `user` is merged into
     /// the identity's owner; returns the surviving user id.
-    pub fn identify(&mut self, user: &UserRef, identity: &str, time: Option<i64>) -> String {
+    pub(crate) fn identify(&mut self, user: &UserRef, identity: &str, time: Option<i64>) -> String {
         let user_id = self.resolve(user);
         let owner = self.by_identity.get(identity).map(|o| self.canonical(o));
         match owner {
@@ -178,7 +163,7 @@ impl Users {
     }
 
     /// Adds (overwrites) user properties.
-    pub fn add_properties(&mut self, user: &UserRef, properties: &Map<String, Value>) {
+    pub(crate) fn add_properties(&mut self, user: &UserRef, properties: &Map<String, Value>) {
         let id = self.resolve(user);
         let record = self.ensure(&id);
         for (k, v) in properties {
@@ -187,7 +172,7 @@ impl Users {
     }
 
     /// Records that `user_id` was seen at `time`.
-    pub fn touch(&mut self, user_id: &str, time: i64) {
+    pub(crate) fn touch(&mut self, user_id: &str, time: i64) {
         let record = self.ensure(user_id);
         record.joindate = min_opt(record.joindate, Some(time));
         record.last_seen = max_opt(record.last_seen, Some(time));
@@ -233,7 +218,6 @@ mod tests {
         assert_eq!(u1.joindate, Some(5));
         assert_eq!(u1.properties["plan"], "pro");
         assert_eq!(u1.properties["a"], 1);
-        assert!(users.has_merges());
     }
 
     #[test]

@@ -19,17 +19,17 @@ use datafusion::logical_expr::{
 };
 
 /// The UDF's SQL name.
-pub const NAME: &str = "trail_json_object";
+pub(crate) const NAME: &str = "trail_json_object";
 
 /// See the module documentation.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct JsonObject {
+pub(crate) struct JsonObject {
     signature: Signature,
 }
 
 impl JsonObject {
     /// The UDF, ready to register.
-    pub fn udf() -> ScalarUDF {
+    pub(crate) fn udf() -> ScalarUDF {
         ScalarUDF::new_from_impl(Self {
             signature: Signature::variadic_any(Volatility::Immutable),
         })

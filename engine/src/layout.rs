@@ -17,9 +17,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde_json::{Map, Value};
 
 /// Prefix of promoted event-property columns.
-pub const EVENT_PREFIX: &str = "ep__";
+pub(crate) const EVENT_PREFIX: &str = "ep__";
 /// Prefix of promoted user-property columns.
-pub const USER_PREFIX: &str = "up__";
+pub(crate) const USER_PREFIX: &str = "up__";
 
 /// Most keys promoted per property object; the rest stay JSON.
 const MAX_PROMOTED: usize = 24;
@@ -30,7 +30,7 @@ const MIN_TYPE_STABILITY: f64 = 0.99;
 
 /// The Arrow type of a promoted property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PropType {
+pub(crate) enum PropType {
     Utf8,
     Int64,
     Float64,
@@ -71,21 +71,21 @@ impl PropType {
 
 /// One promoted key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromotedKey {
-    pub key: String,
-    pub ty: PropType,
+pub(crate) struct PromotedKey {
+    pub(crate) key: String,
+    pub(crate) ty: PropType,
 }
 
 /// Which keys of one property object are promoted, and to what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PropertyLayout {
+pub(crate) struct PropertyLayout {
     prefix: &'static str,
     keys: Vec<PromotedKey>,
 }
 
 impl PropertyLayout {
     /// Chooses the promoted keys from sample objects, by frequency and type stability.
-    pub fn choose<'a>(
+    pub(crate) fn choose<'a>(
         prefix: &'static str,
         objects: impl Iterator<Item = &'a Map<String, Value>>,
     ) -> Self {
@@ -129,7 +129,7 @@ impl PropertyLayout {
     }
 
     /// Reads the layout back from a table schema (columns named `<prefix><key>`).
-    pub fn from_schema(prefix: &'static str, schema: &Schema) -> Self {
+    pub(crate) fn from_schema(prefix: &'static str, schema: &Schema) -> Self {
         let keys = schema
             .fields()
             .iter()
@@ -145,17 +145,17 @@ impl PropertyLayout {
     }
 
     /// The promoted keys, in column order.
-    pub fn keys(&self) -> &[PromotedKey] {
+    pub(crate) fn keys(&self) -> &[PromotedKey] {
         &self.keys
     }
 
     /// The column name of a promoted key.
-    pub fn column_name(&self, key: &str) -> String {
+    pub(crate) fn column_name(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
 
     /// The Arrow fields of the promoted columns.
-    pub fn fields(&self) -> Vec<Field> {
+    pub(crate) fn fields(&self) -> Vec<Field> {
         self.keys
             .iter()
             .map(|k| Field::new(self.column_name(&k.key), k.ty.data_type(), true))
@@ -163,7 +163,7 @@ impl PropertyLayout {
     }
 
     /// Column builders for `capacity` rows.
-    pub fn builders(&self, capacity: usize) -> PropertyBuilders {
+    pub(crate) fn builders(&self, capacity: usize) -> PropertyBuilders {
         PropertyBuilders {
             columns: self
                 .keys
@@ -207,7 +207,7 @@ enum ColumnBuilder {
 
 /// Builds the promoted columns and the residual JSON column, row by row.
 #[derive(Debug)]
-pub struct PropertyBuilders {
+pub(crate) struct PropertyBuilders {
     columns: Vec<ColumnBuilder>,
     rest: StringBuilder,
     index: HashMap<String, usize>,
@@ -215,7 +215,7 @@ pub struct PropertyBuilders {
 
 impl PropertyBuilders {
     /// Appends one property object: promoted keys to their columns, the rest as JSON.
-    pub fn append(&mut self, props: &Map<String, Value>) {
+    pub(crate) fn append(&mut self, props: &Map<String, Value>) {
         let mut filled = vec![false; self.columns.len()];
         let mut rest = Map::new();
         for (k, v) in props {
@@ -265,7 +265,7 @@ impl PropertyBuilders {
     }
 
     /// The promoted columns followed by the residual JSON column.
-    pub fn finish(mut self) -> (Vec<ArrayRef>, ArrayRef) {
+    pub(crate) fn finish(mut self) -> (Vec<ArrayRef>, ArrayRef) {
         let columns = self
             .columns
             .iter_mut()

@@ -27,11 +27,11 @@ use url::Url;
 use crate::error::{Error, Result};
 
 /// Name of the events table directory.
-pub const EVENTS: &str = "events";
+pub(crate) const EVENTS: &str = "events";
 /// Name of the users table directory.
-pub const USERS: &str = "users";
+pub(crate) const USERS: &str = "users";
 /// The partition column of the events table.
-pub const PARTITION_COLUMN: &str = "event_date";
+pub(crate) const PARTITION_COLUMN: &str = "event_date";
 const STAMP_KEY: &str = "trail.events_version";
 
 /// Files are written up to this size; compaction aims for it too.
@@ -39,13 +39,13 @@ pub(crate) const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
 
 /// The data directory.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     root: PathBuf,
 }
 
 impl Store {
     /// The store rooted at `root` (created if missing).
-    pub fn new(root: &Path) -> Result<Self> {
+    pub(crate) fn new(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(|source| Error::Io {
             context: format!("creating data directory {}", root.display()),
             source,
@@ -58,7 +58,7 @@ impl Store {
     }
 
     /// The root directory.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Opens a table; `None` while nothing was ever committed to it.
-    pub async fn open(&self, table: &str) -> Result<Option<DeltaTable>> {
+    pub(crate) async fn open(&self, table: &str) -> Result<Option<DeltaTable>> {
         if !self.root.join(table).join("_delta_log").is_dir() {
             return Ok(None);
         }
@@ -82,7 +82,7 @@ impl Store {
     }
 
     /// The events table and the users version consistent with it.
-    pub async fn open_consistent(&self) -> Result<(Option<DeltaTable>, Option<DeltaTable>)> {
+    pub(crate) async fn open_consistent(&self) -> Result<(Option<DeltaTable>, Option<DeltaTable>)> {
         let events = self.open(EVENTS).await?;
         let events_version = events
             .as_ref()
@@ -110,7 +110,7 @@ impl Store {
     }
 
     /// Creates the events table with the schema of `empty` (partitioned by `event_date`).
-    pub async fn create_events(&self, empty: RecordBatch) -> Result<DeltaTable> {
+    pub(crate) async fn create_events(&self, empty: RecordBatch) -> Result<DeltaTable> {
         let table = DeltaTable::try_from_url(self.url(EVENTS)?).await?;
         Ok(table
             .write(vec![empty])
@@ -119,20 +119,8 @@ impl Store {
             .await?)
     }
 
-    /// Appends event batches (with the `event_date` column) to the events table.
-    pub async fn append_events(&self, batches: Vec<RecordBatch>) -> Result<DeltaTable> {
-        let table = DeltaTable::try_from_url(self.url(EVENTS)?).await?;
-        Ok(table
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns([PARTITION_COLUMN])
-            .with_writer_properties(writer_properties())
-            .with_target_file_size(NonZeroU64::new(TARGET_FILE_SIZE))
-            .await?)
-    }
-
     /// Replaces the users table, stamped with the events version it goes with.
-    pub async fn write_users(
+    pub(crate) async fn write_users(
         &self,
         batches: Vec<RecordBatch>,
         events_version: i64,
@@ -152,7 +140,7 @@ impl Store {
     }
 
     /// Merges small files (Delta OPTIMIZE) and removes files no version needs.
-    pub async fn compact(&self) -> Result<CompactReport> {
+    pub(crate) async fn compact(&self) -> Result<CompactReport> {
         let mut report = CompactReport::default();
         for name in [EVENTS, USERS] {
             let Some(table) = self.open(name).await? else {
@@ -179,8 +167,11 @@ impl Store {
 /// What `trail compact` did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CompactReport {
+    /// Small files merged away.
     pub files_removed: u64,
+    /// Files written by the merge.
     pub files_added: u64,
+    /// Unreferenced files deleted from disk.
     pub files_deleted: u64,
 }
 

@@ -6,7 +6,7 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Parses an RFC 3339 / ISO 8601 timestamp into microseconds since the epoch.
 /// A time without a zone is UTC; a bare date is its midnight UTC.
-pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
@@ -32,12 +32,12 @@ pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
 }
 
 /// The UTC date (days since the epoch, Arrow `Date32`) of a timestamp.
-pub fn date_of_micros(micros: i64) -> i32 {
+pub(crate) fn date_of_micros(micros: i64) -> i32 {
     micros.div_euclid(MICROS_PER_DAY) as i32
 }
 
 /// Formats microseconds as RFC 3339 with millisecond precision, `Z` suffix.
-pub fn format_micros(micros: i64) -> String {
+pub(crate) fn format_micros(micros: i64) -> String {
     DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()

@@ -21,10 +21,10 @@ use crate::identity::{UserRecord, Users};
 use crate::layout::{PropertyLayout, USER_PREFIX};
 
 /// The residual JSON column of user properties.
-pub const USER_REST: &str = "user_properties_rest";
+pub(crate) const USER_REST: &str = "user_properties_rest";
 
 /// The users as one batch (its schema carries the chosen property layout).
-pub fn users_batch(users: &Users) -> Result<RecordBatch> {
+pub(crate) fn users_batch(users: &Users) -> Result<RecordBatch> {
     let mut records: Vec<&UserRecord> = users.records().collect();
     records.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     // A merged user points at the final survivor, so one lookup maps any old id.
@@ -89,7 +89,7 @@ pub fn users_batch(users: &Users) -> Result<RecordBatch> {
 }
 
 /// Reads every stored user back (merged users included).
-pub async fn read_users(table: &deltalake::DeltaTable) -> Result<Users> {
+pub(crate) async fn read_users(table: &deltalake::DeltaTable) -> Result<Users> {
     let provider = table.table_provider().await?;
     let layout = PropertyLayout::from_schema(USER_PREFIX, &provider.schema());
     let ctx = SessionContext::new();

@@ -4,7 +4,7 @@
 //! `TRAIL_SLT=name` limits the sqllogictest files to those whose path contains `name`.
 
 mod integration {
-    pub mod fixture;
+    mod fixture;
     mod import;
     mod slt;
 }

@@ -5,14 +5,14 @@ use trail_engine::Trail;
 
 /// `testdata/fixture.ndjson` with its `{{D-n}}` placeholders turned into the
 /// dates `n` days before today (UTC).
-pub fn fixture_ndjson() -> String {
+pub(crate) fn fixture_ndjson() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/fixture.ndjson");
     let text = std::fs::read_to_string(path).expect("read fixture");
     relative_dates(&text)
 }
 
 /// Replaces `{{D-n}}` with the date `n` days before today, UTC.
-pub fn relative_dates(text: &str) -> String {
+pub(crate) fn relative_dates(text: &str) -> String {
     let today = chrono::Utc::now().date_naive();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -28,7 +28,7 @@ pub fn relative_dates(text: &str) -> String {
 }
 
 /// A Trail in a fresh temporary directory, with the fixture imported.
-pub async fn fixture_trail() -> (tempfile::TempDir, Trail) {
+pub(crate) async fn fixture_trail() -> (tempfile::TempDir, Trail) {
     let dir = tempfile::tempdir().expect("tempdir");
     let trail = Trail::open(dir.path()).await.expect("open");
     let report = trail.import_str(&fixture_ndjson()).await.expect("import fixture");
@@ -37,7 +37,7 @@ pub async fn fixture_trail() -> (tempfile::TempDir, Trail) {
 }
 
 /// Runs a query and renders each row as its values joined by `|` (NULL as `NULL`).
-pub async fn rows(trail: &Trail, sql: &str) -> Vec<String> {
+pub(crate) async fn rows(trail: &Trail, sql: &str) -> Vec<String> {
     let batches = trail.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let options = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
