@@ -28,7 +28,8 @@
 //! | `props->>'k' = 'v'` (sqlparser reads `props->>('k' = 'v')`) | `(props->>'k') = 'v'`, as PostgreSQL binds it |
 //! | `SAFE_CAST(x AS T)`                    | `TRY_CAST(x AS T)`                          |
 //! | `INT64`, `FLOAT64`, `JSON`, `BYTES` types | `BIGINT`, `DOUBLE`, `TEXT`, `BYTEA`      |
-//! | `INTERVAL n DAY` with a non-literal `n` | `CAST(CONCAT(n, ' DAY') AS INTERVAL)`      |
+//! | `INTERVAL n DAY` with a non-literal `n` | `CAST(CAST(n AS TEXT) \|\| ' DAY' AS INTERVAL)` |
+//! | `INTERVAL n QUARTER`                   | `INTERVAL 3n MONTH`                         |
 //! | `` `project.dataset.table` ``          | `project.dataset.table`                     |
 //! | `user_properties.plan_level`           | `trail_prop(user_properties, 'plan_level') AS plan_level` |
 //!
@@ -169,6 +170,34 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
             Ok(None)
         }
         Expr::Interval(interval) => {
+            if matches!(interval.leading_field, Some(DateTimeField::Quarter))
+                && interval.last_field.is_none()
+            {
+                // Arrow has no quarters: n QUARTER is 3n MONTH.
+                let months = match interval.value.as_ref() {
+                    Expr::Value(ValueWithSpan {
+                        value: Value::Number(n, _) | Value::SingleQuotedString(n),
+                        ..
+                    }) => n
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .map(|n| number(&(n * 3).to_string())),
+                    _ => None,
+                };
+                let months = months.unwrap_or_else(|| {
+                    Expr::Nested(Box::new(Expr::BinaryOp {
+                        left: interval.value.clone(),
+                        op: BinaryOperator::Multiply,
+                        right: Box::new(number("3")),
+                    }))
+                });
+                interval.value = Box::new(months);
+                interval.leading_field = Some(DateTimeField::Month);
+                if is_interval_literal(&interval.value) {
+                    return Ok(None);
+                }
+            }
             let Some(unit) = &interval.leading_field else {
                 return Ok(None);
             };
