@@ -292,7 +292,10 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> AnyResult<()>
             }
         }
         OutputFormat::Json => {
-            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
+            // Explicit nulls: every row object carries every column, in order.
+            let mut writer = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs)?;
             writer.finish()?;
