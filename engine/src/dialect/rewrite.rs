@@ -192,7 +192,7 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
                         right: Box::new(number("3")),
                     }))
                 });
-                interval.value = Box::new(months);
+                *interval.value = months;
                 interval.leading_field = Some(DateTimeField::Month);
                 if is_interval_literal(&interval.value) {
                     return Ok(None);
