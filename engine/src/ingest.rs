@@ -509,6 +509,11 @@ impl Importer<'_> {
                 .write_users(vec![users_batch(&self.users)?], next)
                 .await?;
         }
+        // Fault injection for the crash tests: die in the window between the
+        // users commit and the events commit, the worst moment to die.
+        if std::env::var_os("TRAIL_TEST_CRASH_BEFORE_EVENTS_COMMIT").is_some() {
+            std::process::abort();
+        }
         if !adds.is_empty() {
             let table = self
                 .events_table

@@ -21,7 +21,6 @@ use datafusion::parquet::file::properties::WriterProperties;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
-use futures::TryStreamExt;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -92,11 +91,11 @@ impl Store {
             return Ok((events, None));
         };
         loop {
-            let stamp = users_stamp(&users).await?;
+            let version = users.version().unwrap_or(0);
+            let stamp = users_stamp(&self.root.join(USERS), version)?;
             if stamp <= events_version {
                 return Ok((events, Some(users)));
             }
-            let version = users.version().unwrap_or(0);
             if version == 0 {
                 return Ok((events, None));
             }
@@ -175,12 +174,17 @@ pub struct CompactReport {
     pub files_deleted: u64,
 }
 
-async fn users_stamp(users: &DeltaTable) -> Result<i64> {
-    let infos: Vec<_> = users.history(Some(1)).try_collect().await?;
-    Ok(infos
-        .first()
-        .and_then(|i| i.info.get(STAMP_KEY))
-        .and_then(|v| v.as_i64())
+/// The `trail.events_version` stamp of one users commit, read from its log entry.
+fn users_stamp(users_dir: &Path, version: u64) -> Result<i64> {
+    let path = users_dir
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    let text =
+        std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|action| action.get("commitInfo")?.get(STAMP_KEY)?.as_i64())
         .unwrap_or(-1))
 }
 
