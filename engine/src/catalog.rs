@@ -156,8 +156,7 @@ fn views(stored: &StoredTables) -> Vec<(&'static str, String)> {
         ),
         (
             "sessions",
-            format!(
-                "SELECT session_id, user_id, MIN(time) AS time, MAX(time) AS end_time, COUNT(*) AS event_count, \
+                            "SELECT session_id, user_id, MIN(time) AS time, MAX(time) AS end_time, COUNT(*) AS event_count, \
                    first_value(page_url ORDER BY time) AS landing_page, \
                    first_value(referrer ORDER BY time) AS referrer, \
                    first_value(device_type ORDER BY time) AS device_type, \
@@ -167,7 +166,7 @@ fn views(stored: &StoredTables) -> Vec<(&'static str, String)> {
                    first_value(region ORDER BY time) AS region, \
                    first_value(city ORDER BY time) AS city \
                  FROM public.events GROUP BY session_id, user_id"
-            ),
+                .into(),
         ),
         (
             "pageviews",

@@ -128,7 +128,7 @@ pub fn generate(
         report.events += events;
         report.users += 1;
         user += 1;
-        if user % 1024 == 0 {
+        if user.is_multiple_of(1024) {
             progress(report.events);
         }
     }

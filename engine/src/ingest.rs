@@ -329,7 +329,7 @@ impl Importer<'_> {
                 }
                 // Resolved in message order, so an identify later in the input
                 // sees the users the earlier events created.
-                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), t)),
+                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), *t)),
                 Ok(Message::Identify {
                     user,
                     identity,

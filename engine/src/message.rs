@@ -51,7 +51,7 @@ pub struct EventContext {
 /// One import message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    Track(TrackEvent),
+    Track(Box<TrackEvent>),
     /// Attach `identity` to `user`, merging users when it belongs to another.
     Identify {
         user: UserRef,
@@ -81,7 +81,7 @@ pub fn parse_message(value: Value) -> Result<Message, String> {
         None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
     };
     match kind.as_str() {
-        "track" | "page" | "screen" => parse_track(&obj, &kind).map(Message::Track),
+        "track" | "page" | "screen" => parse_track(&obj, &kind).map(|t| Message::Track(Box::new(t))),
         "identify" => parse_identify(&obj),
         "alias" => parse_alias(&obj),
         "add_user_properties" | "adduserproperties" | "user_properties" => {

@@ -20,7 +20,11 @@ pub(crate) fn relative_dates(text: &str) -> String {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").expect("closed placeholder") + start;
         let days: i64 = rest[start + 4..end].parse().expect("day offset");
-        out.push_str(&(today - chrono::Duration::days(days)).format("%Y-%m-%d").to_string());
+        out.push_str(
+            &(today - chrono::Duration::days(days))
+                .format("%Y-%m-%d")
+                .to_string(),
+        );
         rest = &rest[end + 2..];
     }
     out.push_str(rest);
@@ -31,14 +35,20 @@ pub(crate) fn relative_dates(text: &str) -> String {
 pub(crate) async fn fixture_trail() -> (tempfile::TempDir, Trail) {
     let dir = tempfile::tempdir().expect("tempdir");
     let trail = Trail::open(dir.path()).await.expect("open");
-    let report = trail.import_str(&fixture_ndjson()).await.expect("import fixture");
+    let report = trail
+        .import_str(&fixture_ndjson())
+        .await
+        .expect("import fixture");
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     (dir, trail)
 }
 
 /// Runs a query and renders each row as its values joined by `|` (NULL as `NULL`).
 pub(crate) async fn rows(trail: &Trail, sql: &str) -> Vec<String> {
-    let batches = trail.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batches = trail
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let options = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for batch in &batches {
@@ -48,7 +58,13 @@ pub(crate) async fn rows(trail: &Trail, sql: &str) -> Vec<String> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
             .collect();
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect::<Vec<_>>().join("|"));
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
         }
     }
     out

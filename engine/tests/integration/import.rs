@@ -11,21 +11,50 @@ async fn empty_trail() -> (tempfile::TempDir, Trail) {
     (dir, trail)
 }
 
-async fn import(trail: &Trail, text: &str, format: InputFormat, max_errors: usize) -> trail_engine::Result<trail_engine::ImportReport> {
+async fn import(
+    trail: &Trail,
+    text: &str,
+    format: InputFormat,
+    max_errors: usize,
+) -> trail_engine::Result<trail_engine::ImportReport> {
     let input = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
-    trail.import(input, format, &ImportOptions { max_errors }, &|_| {}).await
+    trail
+        .import(input, format, &ImportOptions { max_errors }, &|_| {})
+        .await
 }
 
 #[tokio::test]
 async fn events_columns_are_exactly_the_designed_ones() {
     let (_dir, trail) = fixture_trail().await;
     let expected = [
-        "event_id", "session_id", "user_id", "time", "event_type", "event_properties", "user_properties",
-        "page_url", "page_title", "referrer", "device_type", "browser", "platform", "country", "region", "city",
+        "event_id",
+        "session_id",
+        "user_id",
+        "time",
+        "event_type",
+        "event_properties",
+        "user_properties",
+        "page_url",
+        "page_title",
+        "referrer",
+        "device_type",
+        "browser",
+        "platform",
+        "country",
+        "region",
+        "city",
     ];
     for table in ["events", "heap_export.events", "public.events"] {
-        let df = trail.dataframe(&format!("SELECT * FROM {table}")).await.unwrap();
-        let names: Vec<_> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let df = trail
+            .dataframe(&format!("SELECT * FROM {table}"))
+            .await
+            .unwrap();
+        let names: Vec<_> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, expected, "{table}");
     }
     let (_dir, empty) = empty_trail().await;
@@ -47,7 +76,11 @@ async fn every_message_form_is_accepted() {
 {"type":"add_user_properties","user_id":"t1","properties":{"plan_level":"Pro"}}
 {"identity":"heap@example.com","properties":{"plan_level":"Free"}}"#;
     let report = trail.import_str(messages).await.unwrap();
-    assert_eq!((report.messages, report.events, report.user_updates), (9, 5, 4), "{report:?}");
+    assert_eq!(
+        (report.messages, report.events, report.user_updates),
+        (9, 5, 4),
+        "{report:?}"
+    );
     let got = rows(
         &trail,
         "SELECT event_id, user_id, event_type, session_id IS NOT NULL, page_url, page_title, referrer, device_type, browser, platform, country, region, city, \
@@ -65,9 +98,20 @@ async fn every_message_form_is_accepted() {
             "e-5|seg-user|Screen View|true|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|Enterprise",
         ]
     );
-    assert_eq!(rows(&trail, "SELECT session_id FROM events WHERE event_id = 'e-1'").await, ["s-1"]);
     assert_eq!(
-        rows(&trail, "SELECT from_user_id, to_user_id FROM user_migrations ORDER BY 1").await,
+        rows(
+            &trail,
+            "SELECT session_id FROM events WHERE event_id = 'e-1'"
+        )
+        .await,
+        ["s-1"]
+    );
+    assert_eq!(
+        rows(
+            &trail,
+            "SELECT from_user_id, to_user_id FROM user_migrations ORDER BY 1"
+        )
+        .await,
         ["old-anon|heap@example.com", "rud-anon|seg-user"]
     );
     assert_eq!(
@@ -86,14 +130,24 @@ async fn rejected_lines_are_reported_with_line_numbers() {
 {"type":"launch","user_id":"a"}
 {"type":"track","user_id":"b","event":"Ok","time":"2026-11-20T11:00:00Z"}"#;
     // Default --max-errors 0: the import fails and nothing of it is visible.
-    let err = import(&trail, text, InputFormat::Ndjson, 0).await.unwrap_err();
-    let Error::ImportFailed { rejected, .. } = err else { panic!("{err}") };
+    let err = import(&trail, text, InputFormat::Ndjson, 0)
+        .await
+        .unwrap_err();
+    let Error::ImportFailed { rejected, .. } = err else {
+        panic!("{err}")
+    };
     assert_eq!(rejected[0].line, 2);
-    assert!(rejected[0].reason.contains("bad JSON"), "{}", rejected[0].reason);
+    assert!(
+        rejected[0].reason.contains("bad JSON"),
+        "{}",
+        rejected[0].reason
+    );
     assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["0"]);
     assert_eq!(rows(&trail, "SELECT COUNT(*) FROM users").await, ["0"]);
 
-    let err = import(&trail, text, InputFormat::Ndjson, 3).await.unwrap_err();
+    let err = import(&trail, text, InputFormat::Ndjson, 3)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ImportFailed { .. }));
     assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["0"]);
 
@@ -104,15 +158,25 @@ async fn rejected_lines_are_reported_with_line_numbers() {
     assert!(report.rejected[2].reason.contains("bad timestamp"));
     assert!(report.rejected[3].reason.contains("unknown message type"));
     assert_eq!(report.events, 2);
-    assert_eq!(rows(&trail, "SELECT user_id FROM events ORDER BY 1").await, ["a", "b"]);
+    assert_eq!(
+        rows(&trail, "SELECT user_id FROM events ORDER BY 1").await,
+        ["a", "b"]
+    );
 }
 
 #[tokio::test]
 async fn reimporting_the_same_messages_does_not_duplicate() {
     let (_dir, trail) = fixture_trail().await;
-    let before = rows(&trail, "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events").await;
+    let before = rows(
+        &trail,
+        "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events",
+    )
+    .await;
     assert_eq!(before, ["17|17"]);
-    let report = trail.import_str(&super::fixture::fixture_ndjson()).await.unwrap();
+    let report = trail
+        .import_str(&super::fixture::fixture_ndjson())
+        .await
+        .unwrap();
     assert_eq!((report.events, report.duplicates), (0, 17));
     assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events").await, ["17"]);
     // Explicit ids dedupe too, also within one import.
@@ -120,47 +184,107 @@ async fn reimporting_the_same_messages_does_not_duplicate() {
 {"type":"track","user_id":"z","event":"B","time":"2026-11-20T10:01:00Z","event_id":"same"}"#;
     let report = trail.import_str(twice).await.unwrap();
     assert_eq!((report.events, report.duplicates), (1, 1));
-    assert_eq!(rows(&trail, "SELECT event_type FROM events WHERE event_id = 'same'").await, ["A"]);
+    assert_eq!(
+        rows(
+            &trail,
+            "SELECT event_type FROM events WHERE event_id = 'same'"
+        )
+        .await,
+        ["A"]
+    );
 }
 
 #[tokio::test]
 async fn identify_merges_two_users_into_one() {
     let (_dir, trail) = fixture_trail().await;
-    assert_eq!(rows(&trail, "SELECT from_user_id, to_user_id FROM user_migrations").await, ["u3|u1"]);
-    assert_eq!(rows(&trail, "SELECT COUNT(*) FROM events WHERE user_id = 'u3'").await, ["0"]);
-    assert_eq!(rows(&trail, "SELECT user_id FROM users ORDER BY 1").await, ["u1", "u2", "u4"]);
+    assert_eq!(
+        rows(
+            &trail,
+            "SELECT from_user_id, to_user_id FROM user_migrations"
+        )
+        .await,
+        ["u3|u1"]
+    );
+    assert_eq!(
+        rows(&trail, "SELECT COUNT(*) FROM events WHERE user_id = 'u3'").await,
+        ["0"]
+    );
+    assert_eq!(
+        rows(&trail, "SELECT user_id FROM users ORDER BY 1").await,
+        ["u1", "u2", "u4"]
+    );
     // u3's two events now belong to u1 and carry u1's current properties.
     assert_eq!(
         rows(&trail, "SELECT user_id, user_properties->>'plan_level' FROM events WHERE event_type = 'Feature: Export' ORDER BY time").await,
         ["u1|Pro", "u1|Pro"]
     );
-    assert_eq!(rows(&trail, "SELECT identity FROM users WHERE user_id = 'u1'").await, ["alice@example.com"]);
+    assert_eq!(
+        rows(&trail, "SELECT identity FROM users WHERE user_id = 'u1'").await,
+        ["alice@example.com"]
+    );
 
     // A merge in a later import remaps events stored earlier.
     let (_dir, trail) = empty_trail().await;
-    trail.import_str(r#"{"type":"track","user_id":"anon","event":"Visit","time":"2026-11-20T10:00:00Z"}"#).await.unwrap();
+    trail
+        .import_str(
+            r#"{"type":"track","user_id":"anon","event":"Visit","time":"2026-11-20T10:00:00Z"}"#,
+        )
+        .await
+        .unwrap();
     trail.identify("known", "bob@example.com").await.unwrap();
     trail.identify("anon", "bob@example.com").await.unwrap();
     assert_eq!(rows(&trail, "SELECT user_id FROM events").await, ["known"]);
-    assert_eq!(rows(&trail, "SELECT user_id, joindate FROM users").await, ["known|2026-11-20T10:00:00Z"]);
+    assert_eq!(
+        rows(&trail, "SELECT user_id, joindate FROM users").await,
+        ["known|2026-11-20T10:00:00Z"]
+    );
 }
 
 #[tokio::test]
 async fn a_session_spans_two_imports() {
     let (_dir, trail) = empty_trail().await;
-    trail.track("s", "A", "2026-11-20T10:00:00Z", serde_json::json!({})).await.unwrap();
-    trail.track("s", "B", "2026-11-20T10:25:00Z", serde_json::json!({})).await.unwrap();
+    trail
+        .track("s", "A", "2026-11-20T10:00:00Z", serde_json::json!({}))
+        .await
+        .unwrap();
+    trail
+        .track("s", "B", "2026-11-20T10:25:00Z", serde_json::json!({}))
+        .await
+        .unwrap();
     // 30 minutes exactly still continues; more than 30 starts a new session.
-    trail.track("s", "C", "2026-11-20T10:55:00Z", serde_json::json!({})).await.unwrap();
-    trail.track("s", "D", "2026-11-20T11:25:01Z", serde_json::json!({})).await.unwrap();
-    let sessions = rows(&trail, "SELECT event_type, session_id FROM events ORDER BY time").await;
-    let ids: Vec<&str> = sessions.iter().map(|r| r.split('|').nth(1).unwrap()).collect();
+    trail
+        .track("s", "C", "2026-11-20T10:55:00Z", serde_json::json!({}))
+        .await
+        .unwrap();
+    trail
+        .track("s", "D", "2026-11-20T11:25:01Z", serde_json::json!({}))
+        .await
+        .unwrap();
+    let sessions = rows(
+        &trail,
+        "SELECT event_type, session_id FROM events ORDER BY time",
+    )
+    .await;
+    let ids: Vec<&str> = sessions
+        .iter()
+        .map(|r| r.split('|').nth(1).unwrap())
+        .collect();
     assert_eq!(ids[0], ids[1]);
     assert_eq!(ids[1], ids[2]);
     assert_ne!(ids[2], ids[3]);
     // Stable from query to query, and one row per session in `sessions`.
-    assert_eq!(rows(&trail, "SELECT event_type, session_id FROM events ORDER BY time").await, sessions);
-    assert_eq!(rows(&trail, "SELECT event_count FROM sessions ORDER BY time").await, ["3", "1"]);
+    assert_eq!(
+        rows(
+            &trail,
+            "SELECT event_type, session_id FROM events ORDER BY time"
+        )
+        .await,
+        sessions
+    );
+    assert_eq!(
+        rows(&trail, "SELECT event_count FROM sessions ORDER BY time").await,
+        ["3", "1"]
+    );
 }
 
 #[tokio::test]
@@ -174,7 +298,11 @@ async fn csv_and_parquet_inputs() {
     assert_eq!(report.events, 2);
     assert_eq!(report.rejected[0].line, 3);
     assert_eq!(
-        rows(&trail, "SELECT user_id, country, event_properties FROM events ORDER BY 1").await,
+        rows(
+            &trail,
+            "SELECT user_id, country, event_properties FROM events ORDER BY 1"
+        )
+        .await,
         [r#"c1|DE|{"plan":"pro"}"#, "c2|US|{}"]
     );
 
@@ -195,17 +323,29 @@ async fn csv_and_parquet_inputs() {
             Arc::new(StringArray::from(vec!["track", "track"])),
             Arc::new(StringArray::from(vec!["p1", "p2"])),
             Arc::new(StringArray::from(vec!["Purchase", "Purchase"])),
-            Arc::new(StringArray::from(vec!["2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z"])),
+            Arc::new(StringArray::from(vec![
+                "2026-11-21T10:00:00Z",
+                "2026-11-21T10:00:01Z",
+            ])),
             Arc::new(StringArray::from(vec![Some(r#"{"amount":10.5}"#), None])),
         ],
     )
     .unwrap();
     let mut bytes = Vec::new();
-    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     let input = Box::new(std::io::Cursor::new(bytes));
-    let report = trail.import(input, InputFormat::Parquet, &ImportOptions::default(), &|_| {}).await.unwrap();
+    let report = trail
+        .import(
+            input,
+            InputFormat::Parquet,
+            &ImportOptions::default(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(report.events, 2);
     assert_eq!(
         rows(&trail, "SELECT user_id, event_properties->>'amount' FROM events WHERE event_type = 'Purchase' ORDER BY 1").await,
@@ -215,7 +355,13 @@ async fn csv_and_parquet_inputs() {
 
 /// Files a query's physical plan reads.
 async fn files_scanned(trail: &Trail, sql: &str) -> usize {
-    let plan = trail.dataframe(sql).await.unwrap().create_physical_plan().await.unwrap();
+    let plan = trail
+        .dataframe(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
     let text = displayable(plan.as_ref()).indent(true).to_string();
     text.matches(".parquet").count()
 }
@@ -229,7 +375,10 @@ async fn date_filters_prune_partitions() {
             "{{\"type\":\"track\",\"user_id\":\"u{day}\",\"event\":\"E\",\"time\":\"{{{{D-{day}}}}}T12:00:00Z\"}}\n"
         ));
     }
-    trail.import_str(&super::fixture::relative_dates(&text)).await.unwrap();
+    trail
+        .import_str(&super::fixture::relative_dates(&text))
+        .await
+        .unwrap();
     let all = files_scanned(&trail, "SELECT event_type FROM events").await;
     assert_eq!(all, 10, "one file per date partition");
     for (sql, expected) in [
@@ -252,13 +401,24 @@ async fn promoted_properties_are_typed_columns_and_survive_reopen() {
     let (dir, trail) = fixture_trail().await;
     // usage_count is an integer in every Feature event: promoted, and typed.
     assert_eq!(
-        rows(&trail, "SELECT SUM(CAST(event_properties->>'usage_count' AS BIGINT)) FROM events").await,
+        rows(
+            &trail,
+            "SELECT SUM(CAST(event_properties->>'usage_count' AS BIGINT)) FROM events"
+        )
+        .await,
         ["21"]
     );
     drop(trail);
     let reopened = Trail::open(dir.path()).await.unwrap();
     assert_eq!(
-        rows(&reopened, "SELECT event_properties FROM events WHERE event_type = 'Purchase' ORDER BY time").await,
-        [r#"{"amount":12.25,"currency":"EUR"}"#, r#"{"amount":49.5,"currency":"USD"}"#]
+        rows(
+            &reopened,
+            "SELECT event_properties FROM events WHERE event_type = 'Purchase' ORDER BY time"
+        )
+        .await,
+        [
+            r#"{"amount":12.25,"currency":"EUR"}"#,
+            r#"{"amount":49.5,"currency":"USD"}"#
+        ]
     );
 }

@@ -106,7 +106,10 @@ async fn sqllogictest_files() {
     assert!(!files.is_empty(), "no .slt files under {}", root.display());
     let mut failures = Vec::new();
     let mut ran = 0;
-    for file in files.iter().filter(|f| f.to_string_lossy().contains(&filter)) {
+    for file in files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains(&filter))
+    {
         let (dir, trail) = if file.components().any(|c| c.as_os_str() == "fixture") {
             super::fixture::fixture_trail().await
         } else {
