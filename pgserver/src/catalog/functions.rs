@@ -386,6 +386,7 @@ pub(crate) fn functions(
         bool_const("has_function_privilege", true),
         bool_const("pg_has_role", true),
         bool_const("pg_is_in_recovery", false),
+        bool_const("pg_relation_is_publishable", false),
         bool_const("pg_is_other_temp_schema", false),
         null_text("obj_description"),
         null_text("col_description"),

@@ -26,7 +26,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemTable, SchemaProvider};
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 
 use crate::types::{pg_type, PG_TYPE_METADATA};
@@ -131,7 +131,10 @@ impl Snapshot {
                 tables.push(TableInfo {
                     oid: relation_oid(schema_name, &name),
                     schema: schema_name.clone(),
-                    is_view: table.table_type() == TableType::View,
+                    // The engine exposes its tables as views over the Delta log; Heap
+                    // Connect delivers them as tables, and `\dt`, JDBC `getTables(…
+                    // "TABLE")` and BI tools look for tables.
+                    is_view: false,
                     fields: table.schema().fields().iter().cloned().collect(),
                     name,
                 });

@@ -286,8 +286,236 @@ fn aggregate_scalar_subquery(query: &mut datafusion::sql::sqlparser::ast::Query)
     }
 }
 
+/// `ARRAY(SELECT e FROM … ORDER BY …)` (psql's `\d` footers) as the scalar
+/// subquery `(SELECT array_agg(e ORDER BY …) FROM …)`, which DataFusion
+/// plans and decorrelates. An empty input gives NULL rather than `{}`.
+fn array_subquery(query: &datafusion::sql::sqlparser::ast::Query) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        DuplicateTreatment, FunctionArgumentClause, GroupByExpr, OrderByKind, SelectItem, SetExpr,
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    // `ARRAY(SELECT 'toast.' || x FROM unnest(tc.reloptions) x)` (`\d+`): the
+    // emulated catalog's array columns (reloptions, relacl…) are all NULL.
+    let unnests_only = !select.from.is_empty()
+        && select.from.iter().all(|twj| {
+            twj.joins.is_empty()
+                && matches!(&twj.relation,
+                    datafusion::sql::sqlparser::ast::TableFactor::Table { name, args: Some(_), .. }
+                        if parts(name).last().map(String::as_str) == Some("unnest"))
+        });
+    if unnests_only {
+        return Some(cast(
+            Expr::Value(Value::Null.into()),
+            DataType::Array(
+                datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+                    Box::new(DataType::Text),
+                    None,
+                ),
+            ),
+        ));
+    }
+    let no_group = matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if select.projection.len() != 1
+        || !no_group
+        || select.having.is_some()
+        || query.limit_clause.is_some()
+        || query.with.is_some()
+    {
+        return None;
+    }
+    let item = match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+        _ => return None,
+    };
+    let alias = match &select.projection[0] {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let mut order = Vec::new();
+    if let Some(order_by) = &query.order_by {
+        let OrderByKind::Expressions(exprs) = &order_by.kind else {
+            return None;
+        };
+        for o in exprs {
+            let mut o = o.clone();
+            let positional =
+                matches!(&o.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false));
+            let aliased = matches!(&o.expr, Expr::Identifier(i) if Some(i.value.to_ascii_lowercase()) == alias);
+            if positional || aliased {
+                o.expr = item.clone();
+            }
+            order.push(o);
+        }
+    }
+    let distinct = select.distinct.is_some();
+    let mut agg = Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("array_agg"))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: distinct.then_some(DuplicateTreatment::Distinct),
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(item))],
+            clauses: if order.is_empty() {
+                vec![]
+            } else {
+                vec![FunctionArgumentClause::OrderBy(order)]
+            },
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    };
+    if distinct {
+        // DISTINCT with ORDER BY must order by the argument itself.
+        if let FunctionArguments::List(list) = &mut agg.args {
+            list.clauses.clear();
+        }
+    }
+    let mut new_select = select.clone();
+    new_select.distinct = None;
+    new_select.projection = vec![SelectItem::UnnamedExpr(Expr::Function(agg))];
+    let mut new_query = query.clone();
+    new_query.order_by = None;
+    new_query.body = Box::new(SetExpr::Select(new_select));
+    Some(Expr::Subquery(Box::new(new_query)))
+}
+
+/// The text literal `'{0}'` (an `oid[]` in psql's `pol.polroles = '{0}'`)
+/// as `make_array(0)`: DataFusion compares no list with a string.
+fn int_array_literal(expr: &Expr) -> Option<Expr> {
+    let Expr::Value(v) = expr else {
+        return None;
+    };
+    let Value::SingleQuotedString(s) = &v.value else {
+        return None;
+    };
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let numeric = |i: &&str| {
+        let digits = i.strip_prefix('-').unwrap_or(i);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !items.iter().all(numeric) {
+        return None;
+    }
+    Some(Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("make_array"))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: items
+                .iter()
+                .map(|i| {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(cast(
+                        Expr::Value(Value::Number((*i).to_owned(), false).into()),
+                        DataType::BigInt(None),
+                    )))
+                })
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
+}
+
+fn is_empty_table(factor: &datafusion::sql::sqlparser::ast::TableFactor) -> bool {
+    match factor {
+        datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } => parts(name)
+            .last()
+            .is_some_and(|n| EMPTY_TABLES.contains(&n.as_str())),
+        _ => false,
+    }
+}
+
+/// Whether `select` has no rows because it reads one of [`EMPTY_TABLES`]
+/// on a side that no outer join preserves.
+fn select_is_empty(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
+    use datafusion::sql::sqlparser::ast::JoinOperator as J;
+    select.from.iter().any(|twj| {
+        let left_empty = is_empty_table(&twj.relation)
+            && twj.joins.iter().all(|j| {
+                matches!(
+                    j.join_operator,
+                    J::Join(_) | J::Inner(_) | J::Left(_) | J::LeftOuter(_) | J::CrossJoin(_)
+                )
+            });
+        left_empty
+            || twj.joins.iter().any(|j| {
+                is_empty_table(&j.relation)
+                    && matches!(
+                        j.join_operator,
+                        J::Join(_) | J::Inner(_) | J::Right(_) | J::RightOuter(_) | J::CrossJoin(_)
+                    )
+            })
+    })
+}
+
+/// PostgreSQL allows `SELECT pubname, NULL, NULL` (psql's publication
+/// footer); DataFusion wants unique names, so repeats get `?column?N`.
+fn alias_duplicate_columns(select: &mut datafusion::sql::sqlparser::ast::Select) {
+    use datafusion::sql::sqlparser::ast::SelectItem;
+    let mut seen = HashSet::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                continue;
+            }
+            if !seen.insert(e.to_string()) {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::with_quote('"', format!("?column?{}", i + 1)),
+                };
+            }
+        }
+    }
+}
+
+/// A query over an always-empty catalog table (psql's `\d` footers: policies,
+/// statistics, publications…) never evaluates its select list: its
+/// subqueries, which DataFusion may not decorrelate, become NULL.
+fn null_subqueries_of_empty_select(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    fn walk(body: &mut SetExpr) {
+        if let SetExpr::Select(select) = body {
+            alias_duplicate_columns(select);
+        }
+        match body {
+            SetExpr::SetOperation { left, right, .. } => {
+                walk(left);
+                walk(right);
+            }
+            SetExpr::Query(q) => walk(&mut q.body),
+            SetExpr::Select(select) if select_is_empty(select) => {
+                let _ = visit_expressions_mut(&mut select.projection, |expr| {
+                    let is_subquery = match expr {
+                        Expr::Subquery(_) => true,
+                        Expr::Function(f) => matches!(f.args, FunctionArguments::Subquery(_)),
+                        _ => false,
+                    };
+                    if is_subquery {
+                        *expr = Expr::Value(Value::Null.into());
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Statement::Query(query) = stmt {
+        walk(&mut query.body);
+    }
+}
+
 /// Rewrites `stmt` in place for planning against the emulated catalog.
 pub(crate) fn rewrite(stmt: &mut Statement) {
+    null_subqueries_of_empty_select(stmt);
     let _ = visit_relations_mut(stmt, |name| {
         let p = parts(name);
         if p.len() == 1 && p[0].starts_with("pg_") {
@@ -308,13 +536,20 @@ pub(crate) fn rewrite(stmt: &mut Statement) {
                 aggregate_scalar_subquery(query);
                 None
             }
-            Expr::Function(f) => {
-                let p = parts(&f.name);
-                if p.len() == 2 && p[0] == PG_CATALOG {
-                    f.name.0.remove(0);
+            Expr::Function(f) => match &f.args {
+                FunctionArguments::Subquery(query)
+                    if parts(&f.name).last().map(String::as_str) == Some("array") =>
+                {
+                    array_subquery(query)
                 }
-                None
-            }
+                _ => {
+                    let p = parts(&f.name);
+                    if p.len() == 2 && p[0] == PG_CATALOG {
+                        f.name.0.remove(0);
+                    }
+                    None
+                }
+            },
             Expr::Collate { expr: inner, .. } => Some((**inner).clone()),
             Expr::Like {
                 pattern,
@@ -350,6 +585,21 @@ pub(crate) fn rewrite(stmt: &mut Statement) {
                         op,
                         right: right.clone(),
                     })
+                }
+                BinaryOperator::Eq | BinaryOperator::NotEq => {
+                    match (int_array_literal(left), int_array_literal(right)) {
+                        (Some(l), None) => Some(Expr::BinaryOp {
+                            left: Box::new(l),
+                            op: op.clone(),
+                            right: right.clone(),
+                        }),
+                        (None, Some(r)) => Some(Expr::BinaryOp {
+                            left: left.clone(),
+                            op: op.clone(),
+                            right: Box::new(r),
+                        }),
+                        _ => None,
+                    }
                 }
                 _ => None,
             },
@@ -412,6 +662,24 @@ mod tests {
         assert_eq!(
             rewritten("SELECT 'events'::regclass, x::oid FROM pg_type"),
             "SELECT regclass_oid('events'), CAST(x AS BIGINT) FROM pg_catalog.pg_type"
+        );
+    }
+
+    #[test]
+    fn array_subquery_becomes_array_agg() {
+        assert_eq!(
+            rewritten("SELECT array_to_string(array(select rolname from pg_catalog.pg_roles r where r.oid = c.relowner order by 1),',') FROM pg_catalog.pg_class c"),
+            "SELECT array_to_string((SELECT array_agg(rolname ORDER BY rolname) FROM pg_catalog.pg_roles r WHERE r.oid = c.relowner), ',') FROM pg_catalog.pg_class c"
+        );
+        // Over an always-empty table the select list is never evaluated.
+        assert_eq!(
+            rewritten("SELECT pol.polname, CASE WHEN pol.polroles = '{0}' THEN NULL ELSE array_to_string(array(select rolname from pg_catalog.pg_roles where oid = any (pol.polroles) order by 1),',') END FROM pg_catalog.pg_policy pol"),
+            "SELECT pol.polname, CASE WHEN pol.polroles = make_array(CAST(0 AS BIGINT)) THEN NULL ELSE array_to_string(NULL, ',') END FROM pg_catalog.pg_policy pol"
+        );
+        // psql's `\\d+` reloptions and its publication footer's repeated NULLs.
+        assert_eq!(
+            rewritten("SELECT array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', '), NULL, NULL FROM pg_catalog.pg_class c"),
+            "SELECT array_to_string(c.reloptions || CAST(NULL AS TEXT[]), ', '), NULL, NULL AS \"?column?3\" FROM pg_catalog.pg_class c"
         );
     }
 
