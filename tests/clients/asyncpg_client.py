@@ -3,7 +3,7 @@ import asyncio
 
 import asyncpg
 
-from common import DB, HOST, PASSWORD, PORT, SPEC, USER, Checker, rows_text
+from common import DB, HOST, PASSWORD, PORT, SPEC, USER, Checker, day, rows_text
 
 c = Checker("asyncpg")
 
@@ -18,8 +18,8 @@ async def main():
             except Exception as e:  # noqa: BLE001
                 c.fail(case["name"], e)
         try:
-            row = await conn.fetchrow("SELECT event_properties, time FROM events WHERE event_id = 1")
-            c.check("json+timestamptz", [row[0], row[1].isoformat()], ['{"path":"/"}', "2026-11-26T10:00:00+00:00"])
+            row = await conn.fetchrow("SELECT event_properties, time FROM events WHERE event_type = 'First Purchase'")
+            c.check("json+timestamptz", [row[0], row[1].isoformat()], ['{"amount":49.5}', f"{day(2)}T10:20:00+00:00"])
         except Exception as e:  # noqa: BLE001
             c.fail("json+timestamptz", e)
     finally:

@@ -4,6 +4,7 @@ import decimal
 import json
 import os
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -13,6 +14,24 @@ PORT = int(os.environ["TRAIL_PG_PORT"])
 USER = os.environ.get("TRAIL_PG_USER", "trail")
 PASSWORD = os.environ.get("PGPASSWORD", "")
 DB = os.environ.get("TRAIL_PG_DB", "trail")
+# The day run_all.sh filled the fixture's {{D-n}} placeholders from (UTC).
+TODAY = datetime.date.fromisoformat(
+    os.environ.get("TRAIL_FIXTURE_TODAY") or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+)
+
+
+def day(n):
+    """The fixture's {{D-n}}: n days before TODAY, as YYYY-MM-DD."""
+    return (TODAY - datetime.timedelta(days=n)).isoformat()
+
+
+def norm(value):
+    """Numbers compare by value: `50.0` (numeric, Java) and `50` (float8, Python) agree."""
+    if isinstance(value, list):
+        return [norm(v) for v in value]
+    if isinstance(value, str) and re.fullmatch(r"-?\d+\.0+", value):
+        return value.split(".")[0]
+    return value
 
 
 def text(v):
@@ -39,7 +58,7 @@ class Checker:
         self.failures = 0
 
     def check(self, name, got, expect):
-        if got == expect:
+        if norm(got) == norm(expect):
             print(f"ok   {self.client} {name}")
         else:
             self.failures += 1
