@@ -36,10 +36,13 @@ use crate::session::{CancelSignal, Session};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Running connections by `(pid, secret key)`, for CancelRequest.
+/// A connection's `(pid, secret key)` as sent in BackendKeyData.
+type CancelKey = (i32, Vec<u8>);
+
+/// Running connections by [`CancelKey`], for CancelRequest.
 #[derive(Debug, Default)]
 pub(crate) struct CancelRegistry {
-    map: Mutex<HashMap<(i32, Vec<u8>), Arc<CancelSignal>>>,
+    map: Mutex<HashMap<CancelKey, Arc<CancelSignal>>>,
 }
 
 #[async_trait]
@@ -61,7 +64,7 @@ impl CancelHandler for CancelRegistry {
 
 struct Registration<'a> {
     registry: &'a CancelRegistry,
-    key: (i32, Vec<u8>),
+    key: CancelKey,
 }
 
 impl Drop for Registration<'_> {

@@ -14,6 +14,8 @@ pub(crate) struct PgTypeRow {
     pub(crate) array: u32,
 }
 
+// One argument per `pg_type` column keeps the table below one row per line.
+#[allow(clippy::too_many_arguments)]
 const fn t(
     oid: u32,
     name: &'static str,
