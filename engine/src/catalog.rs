@@ -240,6 +240,89 @@ impl EventsTable {
         }
     }
 
+    fn is_stored_filter(&self, filter: &Expr) -> bool {
+        filter
+            .column_refs()
+            .iter()
+            .all(|c| self.is_stored_column(&c.name))
+            && !filter.is_volatile()
+    }
+
+    /// Filters on promoted columns implied by a filter on a property:
+    /// `event_properties.cart_value > 100` (after the dialect,
+    /// `TRY_CAST(trail_prop(event_properties, 'cart_value') AS DOUBLE) > 100`)
+    /// implies `ep__cart_value > 100 OR ep__cart_value IS NULL` — the value is
+    /// either in its typed column or, if of another type, in the JSON rest.
+    /// The implied filter lets min/max statistics skip files and row groups;
+    /// the original filter still runs above the scan.
+    fn property_filters(&self, filter: &Expr) -> Vec<Expr> {
+        let mut out = Vec::new();
+        for conjunct in datafusion::logical_expr::utils::split_conjunction(filter) {
+            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
+                continue;
+            };
+            if !matches!(
+                op,
+                Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+            ) {
+                continue;
+            }
+            let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
+                (s, Expr::Literal(v, _)) => (s, *op, v),
+                (Expr::Literal(v, _), s) => match op.swap() {
+                    Some(op) => (s, op, v),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let (cast, call) = match subject {
+                Expr::Cast(c) => (Some(c.field.data_type()), c.expr.as_ref()),
+                Expr::TryCast(c) => (Some(c.field.data_type()), c.expr.as_ref()),
+                other => (None, other),
+            };
+            let Expr::ScalarFunction(f) = call else {
+                continue;
+            };
+            let [Expr::Column(c), Expr::Literal(key, _)] = f.args.as_slice() else {
+                continue;
+            };
+            if f.name() != "trail_prop" || c.name != "event_properties" {
+                continue;
+            }
+            let Some(key) = key.try_as_str().flatten() else {
+                continue;
+            };
+            let Some(promoted) = self.event_layout.keys().iter().find(|k| k.key == key) else {
+                continue;
+            };
+            let numeric_compare =
+                cast.is_some_and(|t| t.is_numeric()) && value.data_type().is_numeric();
+            let string_compare = cast.is_none()
+                && matches!(
+                    value,
+                    ScalarValue::Utf8(Some(_)) | ScalarValue::Utf8View(Some(_))
+                );
+            let fits = match promoted.ty {
+                crate::layout::PropType::Int64 | crate::layout::PropType::Float64 => {
+                    numeric_compare
+                }
+                crate::layout::PropType::Utf8 => string_compare,
+                crate::layout::PropType::Boolean => false,
+            };
+            if !fits {
+                continue;
+            }
+            let column = Expr::Column(Column::new(Some("e"), self.event_layout.column_name(key)));
+            let compare = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(column.clone()),
+                op,
+                Box::new(lit(value.clone())),
+            ));
+            out.push(compare.or(column.is_null()));
+        }
+        out
+    }
+
     fn plan(
         &self,
         state: &dyn Session,
@@ -253,7 +336,12 @@ impl EventsTable {
             for derived in partition_filters(filter) {
                 builder = builder.filter(derived)?;
             }
-            builder = builder.filter(filter.clone())?;
+            for derived in self.property_filters(filter) {
+                builder = builder.filter(derived)?;
+            }
+            if self.is_stored_filter(filter) {
+                builder = builder.filter(filter.clone())?;
+            }
         }
         let needs_users = wanted.contains(&"user_properties")
             || (self.stored.has_merges && wanted.contains(&"user_id"));
@@ -372,12 +460,7 @@ impl TableProvider for EventsTable {
         Ok(filters
             .iter()
             .map(|f| {
-                let stored = f
-                    .column_refs()
-                    .iter()
-                    .all(|c| self.is_stored_column(&c.name))
-                    && !f.is_volatile();
-                if stored {
+                if self.is_stored_filter(f) || !self.property_filters(f).is_empty() {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported

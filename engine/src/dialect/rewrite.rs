@@ -135,6 +135,11 @@ impl VisitorMut for Rewriter {
     }
 }
 
+/// Whether `expr` is a call of `trail_prop` (a rewritten property access).
+fn is_trail_prop_call(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case(TRAIL_PROP))
+}
+
 /// The rewrite of one expression whose children are already rewritten, or
 /// `None` to keep it.
 fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
@@ -143,6 +148,35 @@ fn rewrite_expr(expr: &mut Expr) -> Result<Option<Expr>> {
             Ok(Some(reassociate_json_operator(expr)))
         }
         Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } => Ok(json_access(expr)),
+        // A property BETWEEN bounds becomes two comparisons, so each reads the
+        // property as the bounds' type (DataFusion's own BETWEEN coercion would
+        // cast the text strictly and fail on `'200.5'` against integer bounds).
+        Expr::Between {
+            expr: subject,
+            negated,
+            low,
+            high,
+        } if is_trail_prop_call(subject) => {
+            let compare = |op: BinaryOperator, bound: &Expr| Expr::BinaryOp {
+                left: subject.clone(),
+                op,
+                right: Box::new(bound.clone()),
+            };
+            let (lo, hi, join) = if *negated {
+                (BinaryOperator::Lt, BinaryOperator::Gt, BinaryOperator::Or)
+            } else {
+                (
+                    BinaryOperator::GtEq,
+                    BinaryOperator::LtEq,
+                    BinaryOperator::And,
+                )
+            };
+            Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(compare(lo, low)),
+                op: join,
+                right: Box::new(compare(hi, high)),
+            }))))
+        }
         Expr::Function(function) => rewrite_function(function),
         Expr::Extract { field, expr, .. } => {
             // BigQuery's parts that DataFusion's date_part lacks or numbers

@@ -422,3 +422,50 @@ async fn promoted_properties_are_typed_columns_and_survive_reopen() {
         ]
     );
 }
+
+#[tokio::test]
+async fn property_filters_use_statistics_of_promoted_columns() {
+    let (_dir, trail) = empty_trail().await;
+    let mut text = String::new();
+    // One file per day; each day's cart values lie in their own range.
+    for (day, base) in [(1, 10), (2, 200), (3, 500)] {
+        for i in 0..5 {
+            text.push_str(&format!(
+                "{{\"type\":\"track\",\"user_id\":\"u{i}\",\"event\":\"Add to Cart\",\"time\":\"{{{{D-{day}}}}}T1{i}:00:00Z\",\"properties\":{{\"cart_value\":{base}.5,\"sku\":\"s{base}\"}}}}\n"
+            ));
+        }
+    }
+    trail
+        .import_str(&super::fixture::relative_dates(&text))
+        .await
+        .unwrap();
+    assert_eq!(
+        files_scanned(&trail, "SELECT event_type FROM events").await,
+        3
+    );
+    for (sql, files, count) in [
+        ("SELECT event_type FROM events WHERE event_properties.cart_value > 300", 1, "5"),
+        ("SELECT event_type FROM events WHERE event_properties.cart_value BETWEEN 100 AND 300", 1, "5"),
+        ("SELECT event_type FROM events WHERE event_properties.sku = 's10'", 1, "5"),
+        ("SELECT event_type FROM events WHERE event_properties->>'sku' = 's200' AND event_properties.cart_value < 1000", 3, "5"),
+    ] {
+        assert_eq!(files_scanned(&trail, sql).await, files, "{sql}");
+        let counted = sql.replace("SELECT event_type FROM", "SELECT COUNT(*) FROM");
+        assert_eq!(rows(&trail, &counted).await, [count], "{sql}");
+    }
+    // A value of another type than its column lives in the JSON rest, and is still found.
+    trail
+        .import_str(&super::fixture::relative_dates(
+            "{\"type\":\"track\",\"user_id\":\"x\",\"event\":\"Add to Cart\",\"time\":\"{{D-2}}T09:00:00Z\",\"properties\":{\"cart_value\":\"900\"}}",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(
+            &trail,
+            "SELECT user_id FROM events WHERE event_properties.cart_value > 800"
+        )
+        .await,
+        ["x"]
+    );
+}
