@@ -406,10 +406,10 @@ mod tests {
 
     #[test]
     fn deterministic_exact_and_valid() {
-        let (a, text) = run(1000);
-        let (_, again) = run(1000);
+        let (a, text) = run(20_000);
+        let (_, again) = run(20_000);
         assert_eq!(text, again);
-        assert_eq!(a.events, 1000);
+        assert_eq!(a.events, 20_000);
         let mut tracks = 0;
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -419,7 +419,7 @@ mod tests {
                 tracks += 1;
             }
         }
-        assert_eq!(tracks, 1000);
+        assert_eq!(tracks, 20_000);
         for step in FUNNEL {
             assert!(text.contains(step), "{step} missing");
         }
