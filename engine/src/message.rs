@@ -70,7 +70,7 @@ pub const PAGEVIEW_EVENT: &str = "Page View";
 
 /// Parses one message; the error says what is wrong with it.
 pub fn parse_message(value: Value) -> Result<Message, String> {
-    let Value::Object(obj) = value else {
+    let Value::Object(mut obj) = value else {
         return Err("a message must be a JSON object".into());
     };
     let kind = match obj.get("type") {
@@ -81,13 +81,13 @@ pub fn parse_message(value: Value) -> Result<Message, String> {
         None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
     };
     match kind.as_str() {
-        "track" | "page" | "screen" => parse_track(&obj, &kind).map(|t| Message::Track(Box::new(t))),
-        "identify" => parse_identify(&obj),
+        "track" | "page" | "screen" => parse_track(&mut obj, &kind).map(|t| Message::Track(Box::new(t))),
+        "identify" => parse_identify(&mut obj),
         "alias" => parse_alias(&obj),
         "add_user_properties" | "adduserproperties" | "user_properties" => {
             Ok(Message::AddUserProperties {
                 user: user_ref(&obj)?,
-                properties: object_field(&obj, "properties")?.unwrap_or_default(),
+                properties: take_object(&mut obj, "properties")?.unwrap_or_default(),
             })
         }
         other => Err(format!(
@@ -96,9 +96,9 @@ pub fn parse_message(value: Value) -> Result<Message, String> {
     }
 }
 
-fn parse_track(obj: &Map<String, Value>, kind: &str) -> Result<TrackEvent, String> {
+fn parse_track(obj: &mut Map<String, Value>, kind: &str) -> Result<TrackEvent, String> {
     let user = user_ref(obj)?;
-    let mut properties = object_field(obj, "properties")?.unwrap_or_default();
+    let mut properties = take_object(obj, "properties")?.unwrap_or_default();
     let event_type = match kind {
         "track" => match obj.get("event") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -122,10 +122,10 @@ fn parse_track(obj: &Map<String, Value>, kind: &str) -> Result<TrackEvent, Strin
     })
 }
 
-fn parse_identify(obj: &Map<String, Value>) -> Result<Message, String> {
-    let traits = match object_field(obj, "traits")? {
+fn parse_identify(obj: &mut Map<String, Value>) -> Result<Message, String> {
+    let traits = match take_object(obj, "traits")? {
         Some(t) => t,
-        None => object_field(obj, "properties")?.unwrap_or_default(),
+        None => take_object(obj, "properties")?.unwrap_or_default(),
     };
     let time = message_time(obj)?;
     // Segment: identify {userId, anonymousId}; the anonymous user gets the identity.
@@ -210,15 +210,15 @@ fn message_time(obj: &Map<String, Value>) -> Result<Option<i64>, String> {
 }
 
 fn event_context(
-    obj: &Map<String, Value>,
+    obj: &mut Map<String, Value>,
     properties: &mut Map<String, Value>,
     kind: &str,
 ) -> Result<EventContext, String> {
-    let ctx = object_field(obj, "context")?.unwrap_or_default();
-    let page = object_field(&ctx, "page")?.unwrap_or_default();
-    let device = object_field(&ctx, "device")?.unwrap_or_default();
-    let os = object_field(&ctx, "os")?.unwrap_or_default();
-    let location = object_field(&ctx, "location")?.unwrap_or_default();
+    let mut ctx = take_object(obj, "context")?.unwrap_or_default();
+    let page = take_object(&mut ctx, "page")?.unwrap_or_default();
+    let device = take_object(&mut ctx, "device")?.unwrap_or_default();
+    let os = take_object(&mut ctx, "os")?.unwrap_or_default();
+    let location = take_object(&mut ctx, "location")?.unwrap_or_default();
     let user_agent = string_field(&ctx, &["userAgent"])?;
     // Segment `page` messages carry the page in their properties.
     let page_props = if kind == "page" {
@@ -314,10 +314,11 @@ fn string_field(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String
     Ok(None)
 }
 
-fn object_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, String> {
-    match obj.get(key) {
+/// Moves the object at `key` out of `obj` (messages are parsed once; no copies).
+fn take_object(obj: &mut Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, String> {
+    match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::Object(m)) => Ok(Some(m)),
         Some(other) => Err(format!("\"{key}\" must be an object, got {other}")),
     }
 }
