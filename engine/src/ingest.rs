@@ -383,32 +383,46 @@ impl Importer<'_> {
         for (user_id, mut events) in by_user {
             events.sort_by_key(|(_, t)| t.time);
             let record = self.users.get_mut(&user_id).expect("resolved users exist");
-            let mut last = record.last_event_time.zip(record.last_session_id.clone());
-            for (event_id, track) in events {
-                let session_id = match (&track.session_id, &last) {
-                    (Some(s), _) => s.clone(),
-                    (None, Some((t, s)))
-                        if track.time >= *t && track.time - t <= SESSION_GAP_MICROS =>
-                    {
-                        s.clone()
-                    }
-                    (None, _) => session_id(&user_id, track.time),
+            // The user's stored last event seeds the gaps, so a session spans
+            // imports (events older than it are sessionized among themselves).
+            let seed = record
+                .last_event_time
+                .zip(record.last_session_id.clone())
+                .filter(|(t, _)| events.first().is_some_and(|(_, e)| e.time >= *t));
+            let times: Vec<Option<i64>> = seed
+                .iter()
+                .map(|(t, _)| Some(*t))
+                .chain(events.iter().map(|(_, e)| Some(e.time)))
+                .collect();
+            // The same kernel as SQL's `sessionize`.
+            let numbers =
+                trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
+            let mut ids: HashMap<i64, String> = HashMap::new();
+            if let (Some((_, stored)), Some(Some(n))) = (&seed, numbers.first()) {
+                ids.insert(*n, stored.clone());
+            }
+            let offset = usize::from(seed.is_some());
+            for (i, (event_id, track)) in events.into_iter().enumerate() {
+                let derived = numbers[i + offset].unwrap_or_default();
+                let session_id = match &track.session_id {
+                    Some(s) => s.clone(),
+                    None => ids
+                        .entry(derived)
+                        .or_insert_with(|| session_id(&user_id, track.time))
+                        .clone(),
                 };
-                if last.as_ref().is_none_or(|(t, _)| track.time >= *t) {
-                    last = Some((track.time, session_id.clone()));
-                }
                 record.joindate = Some(record.joindate.map_or(track.time, |j| j.min(track.time)));
                 record.last_seen = Some(record.last_seen.map_or(track.time, |l| l.max(track.time)));
+                if record.last_event_time.is_none_or(|t| track.time >= t) {
+                    record.last_event_time = Some(track.time);
+                    record.last_session_id = Some(session_id.clone());
+                }
                 out.push(StoredEvent {
                     event_id,
                     session_id,
                     user_id: user_id.clone(),
                     track,
                 });
-            }
-            if let Some((t, s)) = last {
-                record.last_event_time = Some(t);
-                record.last_session_id = Some(s);
             }
         }
         Ok(out)
