@@ -14,7 +14,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -43,8 +45,16 @@ impl Rng {
 fn generate(events: usize, partitions: usize) -> (Arc<Schema>, Vec<Vec<RecordBatch>>) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, false),
-        Field::new("time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("event_type", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true),
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(
+            "event_type",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
     ]));
     let dictionary: ArrayRef = Arc::new(StringArray::from(EVENT_TYPES.to_vec()));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -80,8 +90,14 @@ fn generate(events: usize, partitions: usize) -> (Arc<Schema>, Vec<Vec<RecordBat
                 schema.clone(),
                 vec![
                     Arc::new(StringArray::from(std::mem::take(&mut ids))),
-                    Arc::new(TimestampMicrosecondArray::from(std::mem::take(&mut times)).with_timezone("UTC")),
-                    Arc::new(DictionaryArray::<Int32Type>::try_new(keys, dictionary.clone()).expect("dictionary")),
+                    Arc::new(
+                        TimestampMicrosecondArray::from(std::mem::take(&mut times))
+                            .with_timezone("UTC"),
+                    ),
+                    Arc::new(
+                        DictionaryArray::<Int32Type>::try_new(keys, dictionary.clone())
+                            .expect("dictionary"),
+                    ),
                 ],
             )
             .expect("batch");
@@ -94,18 +110,29 @@ fn generate(events: usize, partitions: usize) -> (Arc<Schema>, Vec<Vec<RecordBat
 }
 
 fn context(events: usize) -> SessionContext {
-    let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let partitions = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let (schema, parts) = generate(events, partitions);
     let ctx = SessionContext::new();
     trail_udfs::register_all(&ctx).expect("register");
-    ctx.register_table("events", Arc::new(MemTable::try_new(schema, parts).expect("memtable")))
-        .expect("register table");
+    ctx.register_table(
+        "events",
+        Arc::new(MemTable::try_new(schema, parts).expect("memtable")),
+    )
+    .expect("register table");
     ctx
 }
 
 fn run(rt: &Runtime, ctx: &SessionContext, sql: &str) -> usize {
     rt.block_on(async {
-        let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+        let batches = ctx
+            .sql(sql)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
         batches.iter().map(|b| b.num_rows()).sum()
     })
 }
@@ -156,7 +183,10 @@ fn queries() -> Vec<(&'static str, String)> {
 }
 
 fn bench_functions(c: &mut Criterion) {
-    let events: usize = std::env::var("TRAIL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let events: usize = std::env::var("TRAIL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let rt = Runtime::new().expect("runtime");
     let ctx = context(events);
     let mut group = c.benchmark_group(format!("udfs_{events}_events"));
