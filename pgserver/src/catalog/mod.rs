@@ -519,7 +519,12 @@ fn pg_rows(table: &str, snap: &Snapshot) -> Vec<Vec<V>> {
                         V::I(-1),
                         V::B(ty.map(|t| t.byval).unwrap_or(false)),
                         s("i"),
-                        s("x"),
+                        // Fixed-length types are stored plain, varlena extended.
+                        s(if ty.is_some_and(|t| t.len > 0) {
+                            "p"
+                        } else {
+                            "x"
+                        }),
                         s(""),
                         V::B(!f.is_nullable()),
                         V::B(false),
