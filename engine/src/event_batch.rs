@@ -72,9 +72,12 @@ pub(crate) struct StoredEvent {
 pub(crate) fn build_batch(
     schema: &SchemaRef,
     layout: &PropertyLayout,
-    mut events: Vec<StoredEvent>,
+    events: Vec<StoredEvent>,
 ) -> datafusion::error::Result<RecordBatch> {
-    events.sort_by(|a, b| {
+    // Sort an index, not the (large) events themselves.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&events[a], &events[b]);
         date_of_micros(a.track.time)
             .cmp(&date_of_micros(b.track.time))
             .then_with(|| a.user_id.cmp(&b.user_id))
@@ -93,7 +96,7 @@ pub(crate) fn build_batch(
         .map(|_| StringBuilder::with_capacity(n, n * 8))
         .collect();
     let mut date = Date32Builder::with_capacity(n);
-    for e in &events {
+    for e in order.iter().map(|&i| &events[i]) {
         event_id.append_value(&e.event_id);
         session_id.append_value(&e.session_id);
         user_id.append_value(&e.user_id);
