@@ -315,7 +315,10 @@ fn string_field(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String
 }
 
 /// Moves the object at `key` out of `obj` (messages are parsed once; no copies).
-fn take_object(obj: &mut Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, String> {
+fn take_object(
+    obj: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<Map<String, Value>>, String> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
