@@ -12,6 +12,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
 cargo test --workspace
 
-export TRAIL_BIN="$PWD/target/debug/trail"
+target=${CARGO_TARGET_DIR:-$PWD/target}
+export TRAIL_BIN="$target/debug/trail"
+export TRAIL_RUN_SQL="$target/debug/examples/run_sql"
+test -x "$TRAIL_BIN" && test -x "$TRAIL_RUN_SQL"
 "$PY" -m pytest -q tests/python tests/chdb
 tests/clients/run_all.sh
