@@ -22,6 +22,8 @@ set's metadata. `check` says how answers are compared:
   ordering value is strictly better than the last row's.
 """
 
+import pathlib
+
 # Engine-side setup: DuckDB -------------------------------------------------
 # `e` raw events, `umap` stored user id -> surviving id + survivor's props,
 # `ev` events with the surviving user id and user properties.
@@ -56,6 +58,15 @@ CHDB_QUERY_SETTINGS = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC'"
 FUNNEL_STEPS = ["Signup Started", "Email Verified", "Profile Completed", "First Purchase"]
 
 
+def _seed(name):
+    """The product document's SQL block, verbatim, from testdata/seed_queries/
+    (the same files the DuckDB differential test reads); `{user_id}` becomes
+    this harness's `{uid}` placeholder."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    sql = (root / "testdata" / "seed_queries" / f"{name}.sql").read_text()
+    return sql.replace("{user_id}", "{uid}").strip().rstrip(";")
+
+
 def _conds(fmt):
     return ", ".join(fmt.format(s) for s in FUNNEL_STEPS)
 
@@ -66,22 +77,7 @@ WORKLOADS = [
         "name": "feature_adoption",
         "title": "Feature adoption (seed query 1)",
         "check": "rows",
-        "trail": """SELECT
-  user_properties.plan_level,
-  event_type,
-  COUNT(DISTINCT user_id) as users,
-  COUNT(*) as total_events,
-  COUNT(*) / COUNT(DISTINCT user_id) as avg_events_per_user
-FROM
-  heap_export.events
-WHERE
-  DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-  AND event_type LIKE 'Feature:%'
-GROUP BY
-  user_properties.plan_level,
-  event_type
-ORDER BY
-  total_events DESC""",
+        "trail": _seed("feature_adoption"),
         "duckdb": """SELECT plan_level, event_type, COUNT(DISTINCT user_id) AS users, COUNT(*) AS total_events,
   COUNT(*) / COUNT(DISTINCT user_id) AS avg_events_per_user
 FROM ev
@@ -98,32 +94,7 @@ GROUP BY plan_level, event_type ORDER BY total_events DESC""",
         "name": "funnel_dropoff",
         "title": "Conversion funnel with drop-off (seed query 2)",
         "check": "rows",
-        "trail": """WITH funnel_steps AS (
-  SELECT
-    session_id,
-    MAX(IF(event_type = 'Signup Started', 1, 0)) as started,
-    MAX(IF(event_type = 'Email Verified', 1, 0)) as verified,
-    MAX(IF(event_type = 'Profile Completed', 1, 0)) as completed,
-    MAX(IF(event_type = 'First Purchase', 1, 0)) as purchased
-  FROM
-    heap_export.events
-  WHERE
-    DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 7 DAY)
-  GROUP BY
-    session_id
-)
-SELECT
-  SUM(started) as step1_signup_started,
-  SUM(verified) as step2_email_verified,
-  SUM(completed) as step3_profile_completed,
-  SUM(purchased) as step4_first_purchase,
-  ROUND(SUM(verified) / SUM(started) * 100, 2) as started_to_verified,
-  ROUND(SUM(completed) / SUM(verified) * 100, 2) as verified_to_completed,
-  ROUND(SUM(purchased) / SUM(completed) * 100, 2) as completed_to_purchased
-FROM
-  funnel_steps
-WHERE
-  started = 1""",
+        "trail": _seed("funnel"),
         "duckdb": """WITH funnel_steps AS (
   SELECT session_id,
     MAX(IF(event_type = 'Signup Started', 1, 0)) AS started,
@@ -152,25 +123,7 @@ FROM funnel_steps WHERE started = 1""",
         "name": "engagement_score",
         "title": "Engagement score, top 1000 (seed query 3)",
         "check": ("topk", 5),
-        "trail": """SELECT
-  user_id,
-  COUNT(DISTINCT DATE(time)) as active_days,
-  COUNT(DISTINCT session_id) as total_sessions,
-  COUNT(*) as total_events,
-  COUNT(DISTINCT event_type) as unique_event_types,
-  -- Engagement score formula
-  (COUNT(DISTINCT DATE(time)) * 5) +
-  (COUNT(DISTINCT session_id) * 2) +
-  (COUNT(DISTINCT event_type) * 10) as engagement_score
-FROM
-  events
-WHERE
-  time >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-GROUP BY
-  user_id
-ORDER BY
-  engagement_score DESC
-LIMIT 1000""",
+        "trail": _seed("engagement"),
         "duckdb": """SELECT user_id, COUNT(DISTINCT CAST(time AS DATE)) AS active_days, COUNT(DISTINCT session_id) AS total_sessions,
   COUNT(*) AS total_events, COUNT(DISTINCT event_type) AS unique_event_types,
   COUNT(DISTINCT CAST(time AS DATE)) * 5 + COUNT(DISTINCT session_id) * 2 + COUNT(DISTINCT event_type) * 10 AS engagement_score
@@ -187,13 +140,7 @@ GROUP BY user_id ORDER BY engagement_score DESC LIMIT 1000""",
         "name": "recommendations_one_user",
         "title": "Recommendations: one user's top events (seed query 4)",
         "check": ("topk", 1),
-        "trail": """SELECT event_type, COUNT(*) as frequency
-FROM events
-WHERE user_id = '{uid}'
-AND time >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-GROUP BY event_type
-ORDER BY frequency DESC
-LIMIT 10""",
+        "trail": _seed("recommendations"),
         "duckdb": """SELECT event_type, COUNT(*) AS frequency FROM ev
 WHERE user_id = '{uid}' AND time >= current_date - INTERVAL 30 DAY
 GROUP BY event_type ORDER BY frequency DESC LIMIT 10""",
@@ -206,32 +153,7 @@ GROUP BY event_type ORDER BY frequency DESC LIMIT 10""",
         "name": "conversion_paths",
         "title": "Conversion paths, top 20 (seed query 5)",
         "check": ("topk", 1),
-        "trail": """WITH conversion_paths AS (
-  SELECT
-    user_id,
-    ARRAY_AGG(event_type ORDER BY time) as event_sequence
-  FROM
-    events
-  WHERE
-    session_id IN (
-      SELECT DISTINCT session_id
-      FROM events
-      WHERE event_type = 'Purchase'
-    )
-  GROUP BY
-    user_id
-)
-SELECT
-  event_sequence,
-  COUNT(*) as path_frequency,
-  COUNT(*) * 100.0 / SUM(COUNT(*)) OVER() as path_percentage
-FROM
-  conversion_paths
-GROUP BY
-  event_sequence
-ORDER BY
-  path_frequency DESC
-LIMIT 20""",
+        "trail": _seed("conversion_paths"),
         "duckdb": """WITH conversion_paths AS (
   SELECT user_id, array_agg(event_type ORDER BY time) AS event_sequence FROM ev
   WHERE session_id IN (SELECT DISTINCT session_id FROM e WHERE event_type = 'Purchase')

@@ -9,116 +9,19 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from conftest import trail
+from conftest import ROOT, trail
 
-FEATURE_ADOPTION = """
-SELECT
-user_properties.plan_level,
-event_type,
-COUNT(DISTINCT user_id) as users,
-COUNT(*) as total_events,
-COUNT(*) / COUNT(DISTINCT user_id) as avg_events_per_user
-FROM
-heap_export.events
-WHERE
-DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-AND event_type LIKE 'Feature:%'
-GROUP BY
-user_properties.plan_level,
-event_type
-ORDER BY
-total_events DESC;
-"""
 
-FUNNEL = """
-WITH funnel_steps AS (
-SELECT
-session_id,
-MAX(IF(event_type = 'Signup Started', 1, 0)) as started,
-MAX(IF(event_type = 'Email Verified', 1, 0)) as verified,
-MAX(IF(event_type = 'Profile Completed', 1, 0)) as completed,
-MAX(IF(event_type = 'First Purchase', 1, 0)) as purchased
-FROM
-heap_export.events
-WHERE
-DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 7 DAY)
-GROUP BY
-session_id
-)
-SELECT
-SUM(started) as step1_signup_started,
-SUM(verified) as step2_email_verified,
-SUM(completed) as step3_profile_completed,
-SUM(purchased) as step4_first_purchase,
-ROUND(SUM(verified) / SUM(started) * 100, 2) as started_to_verified,
-ROUND(SUM(completed) / SUM(verified) * 100, 2) as verified_to_completed,
-ROUND(SUM(purchased) / SUM(completed) * 100, 2) as completed_to_purchased
-FROM
-funnel_steps
-WHERE
-started = 1;
-"""
+def seed_query(name):
+    """A SQL block of the product document, verbatim (testdata/seed_queries/)."""
+    return (ROOT / "testdata" / "seed_queries" / f"{name}.sql").read_text()
 
-ENGAGEMENT = """
-SELECT
-user_id,
-COUNT(DISTINCT DATE(time)) as active_days,
-COUNT(DISTINCT session_id) as total_sessions,
-COUNT(*) as total_events,
-COUNT(DISTINCT event_type) as unique_event_types,
--- Engagement score formula
-(COUNT(DISTINCT DATE(time)) * 5) +
-(COUNT(DISTINCT session_id) * 2) +
-(COUNT(DISTINCT event_type) * 10) as engagement_score
-FROM
-events
-WHERE
-time >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-GROUP BY
-user_id
-ORDER BY
-engagement_score DESC
-LIMIT 1000;
-"""
 
-RECOMMENDATIONS = """
-SELECT event_type, COUNT(*) as frequency
-FROM events
-WHERE user_id = '{user_id}'
-AND time >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
-GROUP BY event_type
-ORDER BY frequency DESC
-LIMIT 10
-"""
-
-CONVERSION_PATHS = """
-WITH conversion_paths AS (
-SELECT
-user_id,
-ARRAY_AGG(event_type ORDER BY time) as event_sequence
-FROM
-events
-WHERE
-session_id IN (
-SELECT DISTINCT session_id
-FROM events
-WHERE event_type = 'Purchase'
-)
-GROUP BY
-user_id
-)
-SELECT
-event_sequence,
-COUNT(*) as path_frequency,
-COUNT(*) * 100.0 / SUM(COUNT(*)) OVER() as path_percentage
-FROM
-conversion_paths
-GROUP BY
-event_sequence
-ORDER BY
-path_frequency DESC
-LIMIT 20;
-"""
+FEATURE_ADOPTION = seed_query("feature_adoption")
+FUNNEL = seed_query("funnel")
+ENGAGEMENT = seed_query("engagement")
+RECOMMENDATIONS = seed_query("recommendations")
+CONVERSION_PATHS = seed_query("conversion_paths")
 
 # The same questions in DuckDB's dialect, over `ev` (defined below from the files).
 DUCK = {
