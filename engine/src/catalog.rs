@@ -194,8 +194,16 @@ pub struct EventsTable {
     stored: StoredTables,
     event_layout: PropertyLayout,
     user_layout: PropertyLayout,
+    /// Promoted event-property keys exposed as hidden columns `__ep__<key>`
+    /// (plus `__ep_rest`), added only by [`crate::promoted::PromotedProperties`].
+    extra: Vec<String>,
     schema: SchemaRef,
 }
+
+/// Prefix of the hidden typed property columns of a rewritten events scan.
+pub(crate) const HIDDEN_PREFIX: &str = "__ep__";
+/// The hidden residual JSON column of a rewritten events scan.
+pub(crate) const HIDDEN_REST: &str = "__ep_rest";
 
 /// The events columns, in the order design.md fixes.
 pub const EVENTS_COLUMNS: [&str; 16] = [
@@ -219,16 +227,66 @@ pub const EVENTS_COLUMNS: [&str; 16] = [
 
 impl EventsTable {
     async fn try_new(ctx: &SessionContext, stored: &StoredTables) -> Result<Self> {
-        let mut table = Self {
+        Self {
             stored: stored.clone(),
             event_layout: PropertyLayout::from_schema(EVENT_PREFIX, &stored.events.schema()),
             user_layout: PropertyLayout::from_schema(USER_PREFIX, &stored.users.schema()),
+            extra: Vec::new(),
             schema: Arc::new(Schema::empty()),
-        };
-        let all: Vec<usize> = (0..EVENTS_COLUMNS.len()).collect();
-        let plan = table.plan(&ctx.state(), &all, &[])?;
-        table.schema = Arc::new(plan.schema().as_arrow().clone());
-        Ok(table)
+        }
+        .with_schema(&ctx.state())
+    }
+
+    fn with_schema(mut self, state: &dyn Session) -> Result<Self> {
+        let all: Vec<usize> = (0..self.column_names().len()).collect();
+        let plan = self.plan(state, &all, &[])?;
+        self.schema = Arc::new(plan.schema().as_arrow().clone());
+        Ok(self)
+    }
+
+    /// A copy that also exposes the typed columns of `keys` and the JSON rest.
+    pub(crate) fn with_hidden_properties(
+        &self,
+        state: &dyn Session,
+        keys: Vec<String>,
+    ) -> Result<Self> {
+        Self {
+            stored: self.stored.clone(),
+            event_layout: self.event_layout.clone(),
+            user_layout: self.user_layout.clone(),
+            extra: keys,
+            schema: Arc::new(Schema::empty()),
+        }
+        .with_schema(state)
+    }
+
+    /// The promoted type of an event-property key, if it is promoted.
+    pub(crate) fn promoted(&self, key: &str) -> bool {
+        self.event_layout.keys().iter().any(|k| k.key == key)
+    }
+
+    /// Whether this scan already exposes hidden property columns.
+    pub(crate) fn has_hidden(&self) -> bool {
+        !self.extra.is_empty()
+    }
+
+    /// Output column names: Heap's sixteen, then any hidden ones.
+    fn column_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = EVENTS_COLUMNS.iter().map(|c| c.to_string()).collect();
+        if !self.extra.is_empty() {
+            names.extend(self.extra.iter().map(|k| format!("{HIDDEN_PREFIX}{k}")));
+            names.push(HIDDEN_REST.to_string());
+        }
+        names
+    }
+
+    /// The stored column behind a hidden one.
+    fn hidden_source(&self, name: &str) -> Option<String> {
+        if name == HIDDEN_REST {
+            return Some(EVENT_REST.to_string());
+        }
+        name.strip_prefix(HIDDEN_PREFIX)
+            .map(|k| self.event_layout.column_name(k))
     }
 
     /// Whether a column is read straight from the stored events.
@@ -236,7 +294,7 @@ impl EventsTable {
         match name {
             "user_id" => !self.stored.has_merges,
             "event_properties" | "user_properties" => false,
-            _ => EVENTS_COLUMNS.contains(&name),
+            _ => EVENTS_COLUMNS.contains(&name) || self.hidden_source(name).is_some(),
         }
     }
 
@@ -329,7 +387,8 @@ impl EventsTable {
         projection: &[usize],
         filters: &[Expr],
     ) -> Result<LogicalPlan> {
-        let wanted: Vec<&str> = projection.iter().map(|i| EVENTS_COLUMNS[*i]).collect();
+        let names = self.column_names();
+        let wanted: Vec<&str> = projection.iter().map(|i| names[*i].as_str()).collect();
         let mut builder =
             LogicalPlanBuilder::scan("e", provider_as_source(self.stored.events.clone()), None)?;
         for filter in filters {
@@ -367,6 +426,10 @@ impl EventsTable {
                             .alias("user_properties")
                     }
                     "event_properties" => self.event_properties_expr()?.alias("event_properties"),
+                    hidden if self.hidden_source(hidden).is_some() => {
+                        let source = self.hidden_source(hidden).expect("checked");
+                        Expr::Column(Column::new(Some("e"), source)).alias(hidden)
+                    }
                     other => Expr::Column(Column::new(Some("e"), other)).alias(other),
                 })
             })
@@ -476,7 +539,7 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let all: Vec<usize> = (0..EVENTS_COLUMNS.len()).collect();
+        let all: Vec<usize> = (0..self.column_names().len()).collect();
         let projection = projection.unwrap_or(&all);
         // Filters name the view's columns; stored ones resolve against the scan alias.
         let filters: Vec<Expr> = filters
@@ -485,9 +548,12 @@ impl TableProvider for EventsTable {
                 f.clone()
                     .transform(|e| {
                         Ok(match e {
-                            Expr::Column(c) => datafusion::common::tree_node::Transformed::yes(
-                                Expr::Column(Column::new(Some("e"), c.name)),
-                            ),
+                            Expr::Column(c) => {
+                                let name = self.hidden_source(&c.name).unwrap_or(c.name);
+                                datafusion::common::tree_node::Transformed::yes(Expr::Column(
+                                    Column::new(Some("e"), name),
+                                ))
+                            }
                             other => datafusion::common::tree_node::Transformed::no(other),
                         })
                     })

@@ -72,7 +72,13 @@ impl Trail {
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        let state = datafusion::execution::session_state::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));
         ctx.register_udf(crate::json_object::JsonObject::udf());
         trail_udfs::register_all(&ctx)?;
         crate::dialect::register(&ctx)?;
