@@ -53,6 +53,20 @@ pub(crate) fn json_object_sql(qualifier: &str, rest: &str, layout: &PropertyLayo
     sql
 }
 
+/// The same call as an expression over columns qualified by `qualifier`.
+fn json_object_expr(qualifier: &str, rest: &str, layout: &PropertyLayout) -> Expr {
+    let column = |name: String| Expr::Column(Column::new(Some(qualifier), name));
+    let mut args = vec![column(rest.to_string())];
+    for k in layout.keys() {
+        args.push(lit(k.key.clone()));
+        args.push(column(layout.column_name(&k.key)));
+    }
+    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        Arc::new(crate::json_object::JsonObject::udf()),
+        args,
+    ))
+}
+
 /// The stored tables, as DataFusion providers.
 #[derive(Debug, Clone)]
 pub struct StoredTables {
@@ -91,7 +105,7 @@ pub async fn register(ctx: &SessionContext, stored: StoredTables) -> Result<()> 
     // queries a half-registered catalog.
     let scratch = SessionContext::new_with_config(ctx.copied_config());
     scratch.register_udf(crate::json_object::JsonObject::udf());
-    let events: Arc<dyn TableProvider> = Arc::new(EventsTable::try_new(ctx, &stored).await?);
+    let events: Arc<dyn TableProvider> = Arc::new(EventsTable::try_new(&stored)?);
     scratch.register_table("public.trail_stored_users", stored.users.clone())?;
     scratch.register_table("public.events", events.clone())?;
     let mut tables = vec![("events", events)];
@@ -226,7 +240,7 @@ pub const EVENTS_COLUMNS: [&str; 16] = [
 ];
 
 impl EventsTable {
-    async fn try_new(ctx: &SessionContext, stored: &StoredTables) -> Result<Self> {
+    fn try_new(stored: &StoredTables) -> Result<Self> {
         Self {
             stored: stored.clone(),
             event_layout: PropertyLayout::from_schema(EVENT_PREFIX, &stored.events.schema()),
@@ -234,30 +248,41 @@ impl EventsTable {
             extra: Vec::new(),
             schema: Arc::new(Schema::empty()),
         }
-        .with_schema(&ctx.state())
+        .with_schema()
     }
 
-    fn with_schema(mut self, state: &dyn Session) -> Result<Self> {
+    fn with_schema(mut self) -> Result<Self> {
         let all: Vec<usize> = (0..self.column_names().len()).collect();
-        let plan = self.plan(state, &all, &[])?;
+        let plan = self.plan(&all, &[])?;
         self.schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(self)
     }
 
-    /// A copy that also exposes the typed columns of `keys` and the JSON rest.
-    pub(crate) fn with_hidden_properties(
-        &self,
-        state: &dyn Session,
-        keys: Vec<String>,
-    ) -> Result<Self> {
-        Self {
+    /// A copy that also exposes the typed columns of `keys` and the JSON rest
+    /// (their stored types, appended to this table's schema).
+    pub(crate) fn with_hidden_properties(&self, keys: Vec<String>) -> Result<Self> {
+        let stored = self.stored.events.schema();
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        let hidden = keys
+            .iter()
+            .map(|k| {
+                (
+                    format!("{HIDDEN_PREFIX}{k}"),
+                    self.event_layout.column_name(k),
+                )
+            })
+            .chain([(HIDDEN_REST.to_string(), EVENT_REST.to_string())]);
+        for (name, source) in hidden {
+            let field = stored.field_with_name(&source)?;
+            fields.push(Arc::new(field.clone().with_name(name).with_nullable(true)));
+        }
+        Ok(Self {
             stored: self.stored.clone(),
             event_layout: self.event_layout.clone(),
             user_layout: self.user_layout.clone(),
             extra: keys,
-            schema: Arc::new(Schema::empty()),
-        }
-        .with_schema(state)
+            schema: Arc::new(Schema::new(fields)),
+        })
     }
 
     /// The promoted type of an event-property key, if it is promoted.
@@ -315,24 +340,13 @@ impl EventsTable {
     /// the original filter still runs above the scan.
     fn property_filters(&self, filter: &Expr) -> Vec<Expr> {
         let mut out = Vec::new();
-        for conjunct in datafusion::logical_expr::utils::split_conjunction(filter) {
-            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
-                continue;
-            };
+        for (subject, op, value) in literal_comparisons(filter) {
             if !matches!(
                 op,
                 Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
             ) {
                 continue;
             }
-            let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
-                (s, Expr::Literal(v, _)) => (s, *op, v),
-                (Expr::Literal(v, _), s) => match op.swap() {
-                    Some(op) => (s, op, v),
-                    None => continue,
-                },
-                _ => continue,
-            };
             let (cast, call) = match subject {
                 Expr::Cast(c) => (Some(c.field.data_type()), c.expr.as_ref()),
                 Expr::TryCast(c) => (Some(c.field.data_type()), c.expr.as_ref()),
@@ -381,12 +395,7 @@ impl EventsTable {
         out
     }
 
-    fn plan(
-        &self,
-        state: &dyn Session,
-        projection: &[usize],
-        filters: &[Expr],
-    ) -> Result<LogicalPlan> {
+    fn plan(&self, projection: &[usize], filters: &[Expr]) -> Result<LogicalPlan> {
         let names = self.column_names();
         let wanted: Vec<&str> = projection.iter().map(|i| names[*i].as_str()).collect();
         let mut builder =
@@ -406,7 +415,7 @@ impl EventsTable {
             || (self.stored.has_merges && wanted.contains(&"user_id"));
         if needs_users {
             builder = builder.join(
-                self.users_lookup(state)?,
+                self.users_lookup()?,
                 JoinType::Left,
                 (vec!["user_id"], vec!["__uid"]),
                 None,
@@ -438,38 +447,12 @@ impl EventsTable {
     }
 
     fn event_properties_expr(&self) -> Result<Expr> {
-        let mut args = vec![Expr::Column(Column::new(Some("e"), EVENT_REST))];
-        for k in self.event_layout.keys() {
-            args.push(lit(k.key.clone()));
-            args.push(Expr::Column(Column::new(
-                Some("e"),
-                self.event_layout.column_name(&k.key),
-            )));
-        }
-        Ok(Expr::ScalarFunction(
-            datafusion::logical_expr::expr::ScalarFunction::new_udf(
-                Arc::new(crate::json_object::JsonObject::udf()),
-                args,
-            ),
-        ))
+        Ok(json_object_expr("e", EVENT_REST, &self.event_layout))
     }
 
     /// `user_id → (surviving user id, that user's properties as JSON)`.
-    fn users_lookup(&self, _state: &dyn Session) -> Result<LogicalPlan> {
-        let props = |q: &str| -> Expr {
-            let mut args = vec![Expr::Column(Column::new(Some(q), USER_REST))];
-            for k in self.user_layout.keys() {
-                args.push(lit(k.key.clone()));
-                args.push(Expr::Column(Column::new(
-                    Some(q),
-                    self.user_layout.column_name(&k.key),
-                )));
-            }
-            Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
-                Arc::new(crate::json_object::JsonObject::udf()),
-                args,
-            ))
-        };
+    fn users_lookup(&self) -> Result<LogicalPlan> {
+        let props = |q: &str| json_object_expr(q, USER_REST, &self.user_layout);
         let users = || provider_as_source(self.stored.users.clone());
         if !self.stored.has_merges {
             return LogicalPlanBuilder::scan("u", users(), None)?
@@ -560,7 +543,7 @@ impl TableProvider for EventsTable {
                     .map(|t| t.data)
             })
             .collect::<Result<_>>()?;
-        let mut plan = self.plan(state, projection, &filters)?;
+        let mut plan = self.plan(projection, &filters)?;
         if let (Some(limit), true) = (limit, filters.is_empty()) {
             plan = LogicalPlanBuilder::from(plan)
                 .limit(0, Some(limit))?
@@ -570,23 +553,30 @@ impl TableProvider for EventsTable {
     }
 }
 
+/// The conjuncts of `filter` that compare an expression with a literal, as
+/// `(expression, operator, literal)` with the literal on the right.
+fn literal_comparisons(filter: &Expr) -> Vec<(&Expr, Operator, &ScalarValue)> {
+    datafusion::logical_expr::utils::split_conjunction(filter)
+        .into_iter()
+        .filter_map(|conjunct| {
+            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
+                return None;
+            };
+            match (left.as_ref(), right.as_ref()) {
+                (s, Expr::Literal(v, _)) => Some((s, *op, v)),
+                (Expr::Literal(v, _), s) => op.swap().map(|op| (s, op, v)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Partition filters implied by a filter on `time`: `time >= T` implies
 /// `event_date >= DATE(T)`, and `DATE(time) op D` implies `event_date op D`.
 /// They let the Delta scan skip whole date partitions.
 pub fn partition_filters(filter: &Expr) -> Vec<Expr> {
     let mut out = Vec::new();
-    for conjunct in datafusion::logical_expr::utils::split_conjunction(filter) {
-        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
-            continue;
-        };
-        let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
-            (s, Expr::Literal(v, _)) => (s, *op, v),
-            (Expr::Literal(v, _), s) => match op.swap() {
-                Some(op) => (s, op, v),
-                None => continue,
-            },
-            _ => continue,
-        };
+    for (subject, op, value) in literal_comparisons(filter) {
         let (is_date, name) = match subject {
             Expr::Column(c) => (false, c.name.as_str()),
             Expr::Cast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {

@@ -90,9 +90,7 @@ impl OptimizerRule for PromotedProperties {
         if keys.is_empty() {
             return Ok(Transformed::no(plan));
         }
-        // Planning the widened table's schema needs a session, not this query's.
-        let state = datafusion::execution::session_state::SessionStateBuilder::new().build();
-        let widened = Arc::new(events.with_hidden_properties(&state, keys.clone())?);
+        let widened = Arc::new(events.with_hidden_properties(keys.clone())?);
         let base = crate::catalog::EVENTS_COLUMNS.len();
         let mut indices = scan
             .projection
