@@ -588,7 +588,7 @@ pub fn partition_filters(filter: &Expr) -> Vec<Expr> {
                 _ => continue,
             },
             Expr::ScalarFunction(f)
-                if matches!(f.name(), "to_date" | "date") && f.args.len() == 1 =>
+                if matches!(f.name(), "to_date" | "date" | "utc_date") && f.args.len() == 1 =>
             {
                 match &f.args[0] {
                     Expr::Column(c) => (true, c.name.as_str()),

@@ -62,28 +62,20 @@ pub(crate) fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
 #[derive(Debug, Clone)]
 pub(crate) struct StoredEvent {
     pub(crate) event_id: String,
-    pub(crate) session_id: String,
-    pub(crate) user_id: String,
-    pub(crate) track: TrackEvent,
+    /// Shared by the user's events of a session (one allocation per session).
+    pub(crate) session_id: Arc<str>,
+    /// Shared by the user's events (one allocation per user and chunk).
+    pub(crate) user_id: Arc<str>,
+    pub(crate) track: Box<TrackEvent>,
 }
 
-/// Builds one batch; sorts by (event_date, user_id, time) first so every file
-/// the writer cuts from it is sorted by (user_id, time).
+/// Builds one batch of `events`, in the order given (files are sorted when
+/// written, by [`sort_for_file`]).
 pub(crate) fn build_batch(
     schema: &SchemaRef,
     layout: &PropertyLayout,
-    events: Vec<StoredEvent>,
+    events: &[StoredEvent],
 ) -> datafusion::error::Result<RecordBatch> {
-    // Sort an index, not the (large) events themselves.
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&events[a], &events[b]);
-        date_of_micros(a.track.time)
-            .cmp(&date_of_micros(b.track.time))
-            .then_with(|| a.user_id.cmp(&b.user_id))
-            .then_with(|| a.track.time.cmp(&b.track.time))
-            .then_with(|| a.event_id.cmp(&b.event_id))
-    });
     let n = events.len();
     let mut event_id = StringBuilder::with_capacity(n, n * 16);
     let mut session_id = StringBuilder::with_capacity(n, n * 16);
@@ -96,10 +88,10 @@ pub(crate) fn build_batch(
         .map(|_| StringBuilder::with_capacity(n, n * 8))
         .collect();
     let mut date = Date32Builder::with_capacity(n);
-    for e in order.iter().map(|&i| &events[i]) {
+    for e in events {
         event_id.append_value(&e.event_id);
-        session_id.append_value(&e.session_id);
-        user_id.append_value(&e.user_id);
+        session_id.append_value(&*e.session_id);
+        user_id.append_value(&*e.user_id);
         time.append_value(e.track.time);
         event_type.append_value(&e.track.event_type);
         props.append(&e.track.properties);
@@ -132,4 +124,25 @@ pub(crate) fn build_batch(
     columns.extend(context.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(date.finish()));
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Concatenates one partition's batches and sorts them by
+/// `(user_id, time, event_id)`: the order every stored file keeps, which makes
+/// per-user scans and funnels read runs instead of scattered rows.
+pub(crate) fn sort_for_file(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> datafusion::error::Result<RecordBatch> {
+    use datafusion::arrow::compute::{
+        concat_batches, lexsort_to_indices, take_record_batch, SortColumn,
+    };
+    let batch = concat_batches(schema, batches)?;
+    let key = |name: &str| -> datafusion::error::Result<SortColumn> {
+        Ok(SortColumn {
+            values: batch.column(schema.index_of(name)?).clone(),
+            options: None,
+        })
+    };
+    let indices = lexsort_to_indices(&[key("user_id")?, key("time")?, key("event_id")?], None)?;
+    Ok(take_record_batch(&batch, &indices)?)
 }

@@ -59,6 +59,11 @@ impl Users {
 
     /// The surviving user for `user_id` (itself unless merged away).
     pub(crate) fn canonical(&self, user_id: &str) -> String {
+        self.canonical_ref(user_id).to_string()
+    }
+
+    /// [`Self::canonical`] without the allocation.
+    pub(crate) fn canonical_ref<'a>(&'a self, user_id: &'a str) -> &'a str {
         let mut id = user_id;
         // Merges form chains a → b → c; bounded so a corrupt cycle cannot hang.
         for _ in 0..64 {
@@ -67,7 +72,7 @@ impl Users {
                 None => break,
             }
         }
-        id.to_string()
+        id
     }
 
     /// Resolves a message's user to its surviving `user_id`, creating the user if new.
@@ -94,12 +99,17 @@ impl Users {
     }
 
     fn ensure(&mut self, id: &str) -> &mut UserRecord {
-        self.by_id
-            .entry(id.to_string())
-            .or_insert_with(|| UserRecord {
-                user_id: id.to_string(),
-                ..Default::default()
-            })
+        // Looked up first: the key is only allocated for a new user.
+        if !self.by_id.contains_key(id) {
+            self.by_id.insert(
+                id.to_string(),
+                UserRecord {
+                    user_id: id.to_string(),
+                    ..Default::default()
+                },
+            );
+        }
+        self.by_id.get_mut(id).expect("inserted above")
     }
 
     /// A mutable record of a live user.

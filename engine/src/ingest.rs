@@ -1,42 +1,53 @@
 //! Import: messages in, one atomic Delta commit out.
 //!
 //! ```text
-//! input ─► chunks of lines ─► parse (rayon) ─► identity (in order) ─► ids, dedupe,
-//!          sessions ─► sorted batches ─► Parquet files (uncommitted) ─► commit
+//! reader thread:  input ─► chunks of lines ─► parse + content ids (rayon)
+//!                                   │ (bounded channel: parsing overlaps the rest)
+//! import task:    identity (in order) ─► dedupe, sessions ─► per-date batches (rayon)
+//!                 ─► buffered per date ─► sorted Parquet files, dates in parallel
+//!                 ─► one commit
 //! ```
-//! Files are written chunk by chunk so an import of any size streams, but
-//! they become visible in one commit at the end: a failed or killed import
-//! leaves nothing half-visible, and everything acknowledged before it stays.
+//! Batches are buffered per date up to [`FLUSH_BYTES`] and then written as one
+//! file per date sorted by `(user_id, time)`, so an import of any size streams
+//! in bounded memory. Files become visible in one commit at the end: a failed
+//! or killed import leaves nothing half-visible, and everything acknowledged
+//! before it stays.
 
-use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::CommitBuilder;
-use deltalake::kernel::Action;
+use deltalake::kernel::{Action, Add};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
 use rayon::prelude::*;
 use serde_json::Value;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
 
 use crate::error::{Error, Result};
-use crate::event_batch::{build_batch, stored_schema, StoredEvent};
+use crate::event_batch::{build_batch, sort_for_file, stored_schema, StoredEvent};
 
 use crate::identity::Users;
 use crate::layout::{PropertyLayout, EVENT_PREFIX};
-use crate::message::{parse_message, Message, TrackEvent};
+use crate::message::{parse_message, parse_message_json, Message, TrackEvent};
 use crate::store::{Store, PARTITION_COLUMN};
 use crate::time::date_of_micros;
 use crate::users_table::users_batch;
 
 /// A new session starts after more than this long without an event of the user.
 pub const SESSION_GAP_MICROS: i64 = 30 * 60 * 1_000_000;
-/// Lines parsed and written per chunk.
-const CHUNK_LINES: usize = 256 * 1024;
+/// Lines parsed per chunk.
+const CHUNK_LINES: usize = 64 * 1024;
+/// Parsed chunks the reader thread may run ahead of the import task.
+const CHUNKS_AHEAD: usize = 2;
+/// Arrow bytes buffered before the buffered dates are written out as files.
+const FLUSH_BYTES: usize = 768 * 1024 * 1024;
 
 /// Input formats of `trail import`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,33 +131,76 @@ pub(crate) async fn import(
         store,
         users,
         events_table,
-        writer: None,
         layout: None,
         schema: None,
+        buffered: BTreeMap::new(),
+        buffered_bytes: 0,
+        adds: Vec::new(),
         seen: HashSet::new(),
         checked_dates: HashSet::new(),
         report: ImportReport::default(),
         max_errors: options.max_errors,
         users_changed: false,
     };
-    let mut chunks = Chunks::new(input, format)?;
+    let mut parsed_chunks = spawn_reader(input, format);
     let mut line_base = 0usize;
-    while let Some(lines) = chunks.next_chunk()? {
-        let parsed: Vec<Result<Message, String>> = lines
-            .par_iter()
-            .map(|line| match line {
-                Line::Json(text) => serde_json::from_str::<Value>(text)
-                    .map_err(|e| format!("bad JSON: {e}"))
-                    .and_then(parse_message),
-                Line::Value(v) => parse_message(v.clone()),
-                Line::Error(e) => Err(e.clone()),
-            })
-            .collect();
+    while let Some(parsed) = parsed_chunks.recv().await {
+        let parsed = parsed?;
+        let lines = parsed.len();
         importer.apply_chunk(parsed, line_base).await?;
-        line_base += lines.len();
+        line_base += lines;
         progress(line_base);
     }
     importer.commit().await
+}
+
+/// Reads and parses the input on a thread of its own, a few chunks ahead of
+/// the import task, so parsing overlaps identity resolution and writing.
+/// Dropping the receiver stops the thread at its next chunk.
+fn spawn_reader(
+    input: Box<dyn BufRead + Send>,
+    format: InputFormat,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<Result<Message, String>>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    std::thread::spawn(move || {
+        let mut chunks = match Chunks::new(input, format) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        loop {
+            let next = chunks
+                .next_chunk()
+                .map(|lines| lines.map(|lines| lines.par_iter().map(parse_line).collect()));
+            let (done, sent) = match next {
+                Ok(Some(parsed)) => (false, tx.blocking_send(Ok(parsed))),
+                Ok(None) => (true, Ok(())),
+                Err(e) => (true, tx.blocking_send(Err(e))),
+            };
+            if done || sent.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Parses one input record. Tracks without an id get their content id here,
+/// where it is computed in parallel.
+fn parse_line(line: &Line) -> Result<Message, String> {
+    let mut message = match line {
+        Line::Json(text) => parse_message_json(text),
+        Line::Value(v) => parse_message(v.clone()),
+        Line::Error(e) => Err(e.clone()),
+    }?;
+    if let Message::Track(t) = &mut message {
+        if t.event_id.is_none() {
+            t.event_id = Some(content_id(t));
+        }
+    }
+    Ok(message)
 }
 
 /// One input record, still unparsed.
@@ -294,9 +348,13 @@ struct Importer<'a> {
     store: &'a Store,
     users: Users,
     events_table: Option<DeltaTable>,
-    writer: Option<RecordBatchWriter>,
     layout: Option<PropertyLayout>,
     schema: Option<SchemaRef>,
+    /// Batches not yet written, by date (days since the epoch).
+    buffered: BTreeMap<i32, Vec<RecordBatch>>,
+    buffered_bytes: usize,
+    /// Files written (not yet committed).
+    adds: Vec<Add>,
     /// Hashes of every event id stored on the dates this import touches, and of those it imported.
     seen: HashSet<u128>,
     checked_dates: HashSet<i32>,
@@ -329,7 +387,7 @@ impl Importer<'_> {
                 }
                 // Resolved in message order, so an identify later in the input
                 // sees the users the earlier events created.
-                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), *t)),
+                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), t)),
                 Ok(Message::Identify {
                     user,
                     identity,
@@ -362,17 +420,32 @@ impl Importer<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        self.write(events).await
+        self.stage(events).await?;
+        if self.buffered_bytes >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Resolves users, assigns ids and sessions, drops duplicates.
-    async fn resolve(&mut self, tracks: Vec<(String, TrackEvent)>) -> Result<Vec<StoredEvent>> {
+    async fn resolve(
+        &mut self,
+        tracks: Vec<(String, Box<TrackEvent>)>,
+    ) -> Result<Vec<StoredEvent>> {
         let dates: HashSet<i32> = tracks.iter().map(|(_, t)| date_of_micros(t.time)).collect();
         self.load_stored_ids(dates).await?;
-        let mut by_user: HashMap<String, Vec<(String, TrackEvent)>> = HashMap::new();
-        for (resolved, track) in tracks {
-            let user_id = self.users.canonical(&resolved);
-            let event_id = track.event_id.clone().unwrap_or_else(|| content_id(&track));
+        type UserEvents = Vec<(String, Box<TrackEvent>)>;
+        let mut by_user: HashMap<String, UserEvents> = HashMap::new();
+        for (resolved, mut track) in tracks {
+            // Re-resolved: an identify later in the chunk may have merged the user.
+            let user_id = match self.users.canonical_ref(&resolved) {
+                same if same == resolved => resolved,
+                merged => merged.to_string(),
+            };
+            let event_id = match track.event_id.take() {
+                Some(id) => id,
+                None => content_id(&track),
+            };
             if !self.seen.insert(xxh3_128(event_id.as_bytes())) {
                 self.report.duplicates += 1;
                 continue;
@@ -383,6 +456,7 @@ impl Importer<'_> {
         for (user_id, mut events) in by_user {
             events.sort_by_key(|(_, t)| t.time);
             let record = self.users.get_mut(&user_id).expect("resolved users exist");
+            let user_id: Arc<str> = user_id.into();
             // The user's stored last event seeds the gaps, so a session spans
             // imports (events older than it are sessionized among themselves).
             let seed = record
@@ -397,25 +471,26 @@ impl Importer<'_> {
             // The same kernel as SQL's `sessionize`.
             let numbers =
                 trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
-            let mut ids: HashMap<i64, String> = HashMap::new();
+            let mut ids: HashMap<i64, Arc<str>> = HashMap::new();
             if let (Some((_, stored)), Some(Some(n))) = (&seed, numbers.first()) {
-                ids.insert(*n, stored.clone());
+                ids.insert(*n, stored.as_str().into());
             }
             let offset = usize::from(seed.is_some());
+            let mut latest_session = None;
             for (i, (event_id, track)) in events.into_iter().enumerate() {
                 let derived = numbers[i + offset].unwrap_or_default();
-                let session_id = match &track.session_id {
-                    Some(s) => s.clone(),
+                let session_id: Arc<str> = match &track.session_id {
+                    Some(s) => s.as_str().into(),
                     None => ids
                         .entry(derived)
-                        .or_insert_with(|| session_id(&user_id, track.time))
+                        .or_insert_with(|| session_id(&user_id, track.time).into())
                         .clone(),
                 };
                 record.joindate = Some(record.joindate.map_or(track.time, |j| j.min(track.time)));
                 record.last_seen = Some(record.last_seen.map_or(track.time, |l| l.max(track.time)));
                 if record.last_event_time.is_none_or(|t| track.time >= t) {
                     record.last_event_time = Some(track.time);
-                    record.last_session_id = Some(session_id.clone());
+                    latest_session = Some(session_id.clone());
                 }
                 out.push(StoredEvent {
                     event_id,
@@ -423,6 +498,9 @@ impl Importer<'_> {
                     user_id: user_id.clone(),
                     track,
                 });
+            }
+            if let Some(session) = latest_session {
+                record.last_session_id = Some(session.to_string());
             }
         }
         Ok(out)
@@ -467,30 +545,59 @@ impl Importer<'_> {
         Ok(())
     }
 
-    async fn write(&mut self, events: Vec<StoredEvent>) -> Result<()> {
-        if self.writer.is_none() {
+    /// Builds the events into per-date batches (dates in parallel) and buffers them.
+    async fn stage(&mut self, events: Vec<StoredEvent>) -> Result<()> {
+        if self.schema.is_none() {
             let table = match self.events_table.take() {
                 Some(t) => t,
                 None => self.create_events_table(&events).await?,
             };
-            let writer = RecordBatchWriter::for_table(&table)?
-                .with_writer_properties(crate::store::writer_properties())
-                .with_target_file_size(crate::store::TARGET_FILE_SIZE);
             // Build batches in exactly the table's Arrow schema (types, nullability, order).
-            let schema = writer.arrow_schema();
+            let schema = RecordBatchWriter::for_table(&table)?.arrow_schema();
             self.layout = Some(PropertyLayout::from_schema(EVENT_PREFIX, &schema));
             self.schema = Some(schema);
-            self.writer = Some(writer);
             self.events_table = Some(table);
         }
-        let (Some(writer), Some(layout), Some(schema)) =
-            (&mut self.writer, &self.layout, &self.schema)
-        else {
-            unreachable!("writer initialised above");
+        let (Some(layout), Some(schema)) = (&self.layout, &self.schema) else {
+            unreachable!("schema initialised above");
         };
         self.report.events += events.len();
-        let batch = build_batch(schema, layout, events)?;
-        writer.write(batch).await?;
+        let mut by_date: BTreeMap<i32, Vec<StoredEvent>> = BTreeMap::new();
+        for e in events {
+            by_date
+                .entry(date_of_micros(e.track.time))
+                .or_default()
+                .push(e);
+        }
+        let built: Vec<(i32, RecordBatch)> = by_date
+            .into_par_iter()
+            .map(|(date, events)| Ok((date, build_batch(schema, layout, &events)?)))
+            .collect::<datafusion::error::Result<_>>()?;
+        for (date, batch) in built {
+            self.buffered_bytes += batch.get_array_memory_size();
+            self.buffered.entry(date).or_default().push(batch);
+        }
+        Ok(())
+    }
+
+    /// Writes every buffered date as one file sorted by `(user_id, time)`,
+    /// spreading the dates over the runtime's threads.
+    async fn flush(&mut self) -> Result<()> {
+        let (Some(table), Some(schema)) = (&self.events_table, &self.schema) else {
+            return Ok(());
+        };
+        let buffered = std::mem::take(&mut self.buffered);
+        self.buffered_bytes = 0;
+        let tasks: Vec<_> = balance(buffered, file_writers())
+            .into_iter()
+            .map(|dates| tokio::spawn(write_files(table.clone(), schema.clone(), dates)))
+            .collect();
+        for task in tasks {
+            let adds = task
+                .await
+                .map_err(|e| Error::Invalid(format!("writing event files: {e}")))??;
+            self.adds.extend(adds);
+        }
         Ok(())
     }
 
@@ -504,10 +611,8 @@ impl Importer<'_> {
     }
 
     async fn commit(mut self) -> Result<ImportReport> {
-        let adds = match &mut self.writer {
-            Some(w) => w.flush().await?,
-            None => Vec::new(),
-        };
+        self.flush().await?;
+        let adds = std::mem::take(&mut self.adds);
         let current = self
             .events_table
             .as_ref()
@@ -548,16 +653,80 @@ impl Importer<'_> {
     }
 }
 
+/// Parallel file writers: one per core (encoding Parquet is CPU-bound).
+fn file_writers() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// Deals dates out to `n` writers, largest first to the least loaded, so
+/// the writers finish at about the same time.
+fn balance(buffered: BTreeMap<i32, Vec<RecordBatch>>, n: usize) -> Vec<Vec<Vec<RecordBatch>>> {
+    let rows = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let mut dates: Vec<Vec<RecordBatch>> = buffered.into_values().collect();
+    dates.sort_by_key(|b| std::cmp::Reverse(rows(b)));
+    let mut groups: Vec<(usize, Vec<Vec<RecordBatch>>)> =
+        (0..n.max(1)).map(|_| (0, Vec::new())).collect();
+    for date in dates {
+        let least = groups
+            .iter_mut()
+            .min_by_key(|(load, _)| *load)
+            .expect("at least one group");
+        least.0 += rows(&date);
+        least.1.push(date);
+    }
+    groups
+        .into_iter()
+        .map(|(_, dates)| dates)
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// Writes each date's batches as sorted Parquet files (uncommitted) and
+/// returns their add actions.
+async fn write_files(
+    table: DeltaTable,
+    schema: SchemaRef,
+    dates: Vec<Vec<RecordBatch>>,
+) -> Result<Vec<Add>> {
+    let mut writer = RecordBatchWriter::for_table(&table)?
+        .with_writer_properties(crate::store::writer_properties())
+        .with_target_file_size(crate::store::TARGET_FILE_SIZE);
+    let mut adds = Vec::new();
+    for batches in dates {
+        writer.write(sort_for_file(&schema, &batches)?).await?;
+        // Each date is its own file, finished now so memory holds one at a time.
+        adds.extend(writer.flush().await?);
+    }
+    Ok(adds)
+}
+
+/// Streams bytes into an xxh3 hash, so hashing needs no intermediate string.
+struct HashWriter(Xxh3);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The id of an event that came without one: a hash of what it says.
 /// It hashes the user as the message named it, so a re-import after a merge
 /// still recognises the event.
 fn content_id(t: &TrackEvent) -> String {
-    let props = serde_json::to_string(&t.properties).unwrap_or_default();
-    let key = format!(
-        "{:?}\u{1f}{}\u{1f}{}\u{1f}{props}",
+    let mut hash = HashWriter(Xxh3::new());
+    // Writes to a hasher cannot fail.
+    let _ = write!(
+        hash,
+        "{:?}\u{1f}{}\u{1f}{}\u{1f}",
         t.user, t.event_type, t.time
     );
-    format!("{:016x}", xxh3_64(key.as_bytes()))
+    let _ = serde_json::to_writer(&mut hash, &t.properties);
+    format!("{:016x}", hash.0.digest())
 }
 
 /// A derived session's id: stable, from its user and start time.

@@ -188,6 +188,8 @@ impl PropertyLayout {
                 .enumerate()
                 .map(|(i, k)| (k.key.clone(), i))
                 .collect(),
+            filled: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 }
@@ -211,13 +213,20 @@ pub(crate) struct PropertyBuilders {
     columns: Vec<ColumnBuilder>,
     rest: StringBuilder,
     index: HashMap<String, usize>,
+    /// Per-row scratch: which promoted columns the row filled, and its residual JSON.
+    filled: Vec<bool>,
+    scratch: Vec<u8>,
 }
 
 impl PropertyBuilders {
     /// Appends one property object: promoted keys to their columns, the rest as JSON.
     pub(crate) fn append(&mut self, props: &Map<String, Value>) {
-        let mut filled = vec![false; self.columns.len()];
-        let mut rest = Map::new();
+        self.filled.clear();
+        self.filled.resize(self.columns.len(), false);
+        // The rest is serialized key by key as the loop meets it, in the
+        // object's (sorted) key order: the same text as the residual object
+        // serialized whole, without building it.
+        self.scratch.clear();
         for (k, v) in props {
             let slot = self.index.get(k).copied();
             let stored = slot.is_some_and(|i| {
@@ -240,14 +249,19 @@ impl PropertyBuilders {
                     }
                     _ => false,
                 };
-                filled[i] |= ok;
+                self.filled[i] |= ok;
                 ok
             });
             if !stored {
-                rest.insert(k.clone(), v.clone());
+                self.scratch
+                    .push(if self.scratch.is_empty() { b'{' } else { b',' });
+                // Writing JSON of a string and a Value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.scratch, k);
+                self.scratch.push(b':');
+                let _ = serde_json::to_writer(&mut self.scratch, v);
             }
         }
-        for (column, filled) in self.columns.iter_mut().zip(filled) {
+        for (column, filled) in self.columns.iter_mut().zip(&self.filled) {
             if !filled {
                 match column {
                     ColumnBuilder::Utf8(b) => b.append_null(),
@@ -257,10 +271,12 @@ impl PropertyBuilders {
                 }
             }
         }
-        if rest.is_empty() {
+        if self.scratch.is_empty() {
             self.rest.append_null();
         } else {
-            self.rest.append_value(Value::Object(rest).to_string());
+            self.scratch.push(b'}');
+            self.rest
+                .append_value(std::str::from_utf8(&self.scratch).expect("serde_json writes UTF-8"));
         }
     }
 

@@ -24,6 +24,7 @@ pub mod ingest;
 mod json_object;
 mod layout;
 pub mod message;
+mod multi_distinct;
 mod promoted;
 mod store;
 mod time;

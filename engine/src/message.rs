@@ -7,6 +7,10 @@
 //! - Segment / RudderStack spec messages (`userId` / `anonymousId`, `messageId`,
 //!   `timestamp`, `traits`, `page`, `alias`, `context.page.*`, `context.userAgent`, …).
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::time::parse_timestamp_micros;
@@ -68,26 +72,36 @@ pub enum Message {
 /// The event type that `page` messages are stored under.
 pub const PAGEVIEW_EVENT: &str = "Page View";
 
-/// Parses one message; the error says what is wrong with it.
+/// Parses one message given as a JSON value; see [`parse_message_json`].
 pub fn parse_message(value: Value) -> Result<Message, String> {
-    let Value::Object(mut obj) = value else {
-        return Err("a message must be a JSON object".into());
-    };
-    let kind = match obj.get("type") {
-        Some(Value::String(s)) => s.to_ascii_lowercase(),
-        Some(other) => return Err(format!("\"type\" must be a string, got {other}")),
-        None if obj.contains_key("event") => "track".into(),
-        None if obj.contains_key("properties") => "add_user_properties".into(),
+    parse_message_json(&value.to_string())
+}
+
+/// Parses one message from its JSON text; the error says what is wrong with it.
+pub fn parse_message_json(text: &str) -> Result<Message, String> {
+    let obj = Fields::parse(text)?;
+    let kind = match obj.raw("type") {
+        Some(raw) => match raw_str(raw)? {
+            Some(s) => s.to_ascii_lowercase(),
+            None => {
+                return Err(format!(
+                    "\"type\" must be a string, got {}",
+                    parse_raw(raw)?
+                ))
+            }
+        },
+        None if obj.contains("event") => "track".into(),
+        None if obj.contains("properties") => "add_user_properties".into(),
         None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
     };
     match kind.as_str() {
-        "track" | "page" | "screen" => parse_track(&mut obj, &kind).map(|t| Message::Track(Box::new(t))),
-        "identify" => parse_identify(&mut obj),
+        "track" | "page" | "screen" => parse_track(&obj, &kind).map(|t| Message::Track(Box::new(t))),
+        "identify" => parse_identify(&obj),
         "alias" => parse_alias(&obj),
         "add_user_properties" | "adduserproperties" | "user_properties" => {
             Ok(Message::AddUserProperties {
                 user: user_ref(&obj)?,
-                properties: take_object(&mut obj, "properties")?.unwrap_or_default(),
+                properties: obj.object("properties")?.unwrap_or_default(),
             })
         }
         other => Err(format!(
@@ -96,15 +110,144 @@ pub fn parse_message(value: Value) -> Result<Message, String> {
     }
 }
 
-fn parse_track(obj: &mut Map<String, Value>, kind: &str) -> Result<TrackEvent, String> {
+/// The top-level fields of one message with their values still JSON text, so
+/// that only the fields a message form uses are parsed, each once, straight
+/// into the strings and objects the message keeps.
+struct Fields<'a> {
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Fields<'a> {
+    fn parse(text: &'a str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
+            _ => format!("bad JSON: {e}"),
+        })
+    }
+
+    /// The value of `key` as JSON text; of repeated keys the last wins, as
+    /// when the object is parsed whole.
+    fn raw(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    /// The first of `keys` that holds a string (or a number, as its text).
+    fn string(&self, keys: &[&str]) -> Result<Option<String>, String> {
+        for key in keys {
+            let Some(raw) = self.raw(key) else { continue };
+            if let Some(s) = raw_str(raw)? {
+                return Ok(Some(s.into_owned()));
+            }
+            match parse_raw(raw)? {
+                Value::Null => continue,
+                Value::Number(n) => return Ok(Some(n.to_string())),
+                other => return Err(format!("\"{key}\" must be a string, got {other}")),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The object at `key` (absent and null are `None`).
+    fn object(&self, key: &str) -> Result<Option<Map<String, Value>>, String> {
+        match self.raw(key).map(parse_raw).transpose()? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(other) => Err(format!("\"{key}\" must be an object, got {other}")),
+        }
+    }
+}
+
+/// The string a raw JSON value holds, if it is one. The parser has already
+/// validated the text, so a string without escapes is its text between the
+/// quotes.
+fn raw_str(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return Ok(None);
+    }
+    if !text.contains('\\') {
+        return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
+    }
+    serde_json::from_str::<String>(text)
+        .map(|s| Some(Cow::Owned(s)))
+        .map_err(|e| format!("bad JSON: {e}"))
+}
+
+fn parse_raw(raw: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
+                let mut entries = Vec::with_capacity(16);
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Fields { entries })
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A key, borrowed from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+fn parse_track(obj: &Fields<'_>, kind: &str) -> Result<TrackEvent, String> {
     let user = user_ref(obj)?;
-    let mut properties = take_object(obj, "properties")?.unwrap_or_default();
+    let mut properties = obj.object("properties")?.unwrap_or_default();
     let event_type = match kind {
-        "track" => match obj.get("event") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::String(_)) => return Err("\"event\" is empty".into()),
-            Some(other) => return Err(format!("\"event\" must be a string, got {other}")),
+        "track" => match obj.raw("event") {
             None => return Err("missing \"event\"".into()),
+            Some(raw) => match raw_str(raw)? {
+                Some(s) if !s.is_empty() => s.into_owned(),
+                Some(_) => return Err("\"event\" is empty".into()),
+                None => {
+                    return Err(format!(
+                        "\"event\" must be a string, got {}",
+                        parse_raw(raw)?
+                    ))
+                }
+            },
         },
         "screen" => "Screen View".into(),
         _ => PAGEVIEW_EVENT.into(),
@@ -116,23 +259,21 @@ fn parse_track(obj: &mut Map<String, Value>, kind: &str) -> Result<TrackEvent, S
         event_type,
         time,
         properties,
-        session_id: string_field(obj, &["session_id", "sessionId"])?,
-        event_id: string_field(obj, &["event_id", "messageId", "idempotency_key"])?,
+        session_id: obj.string(&["session_id", "sessionId"])?,
+        event_id: obj.string(&["event_id", "messageId", "idempotency_key"])?,
         context,
     })
 }
 
-fn parse_identify(obj: &mut Map<String, Value>) -> Result<Message, String> {
-    let traits = match take_object(obj, "traits")? {
+fn parse_identify(obj: &Fields<'_>) -> Result<Message, String> {
+    let traits = match obj.object("traits")? {
         Some(t) => t,
-        None => take_object(obj, "properties")?.unwrap_or_default(),
+        None => obj.object("properties")?.unwrap_or_default(),
     };
     let time = message_time(obj)?;
     // Segment: identify {userId, anonymousId}; the anonymous user gets the identity.
-    if let (Some(identity), Some(anon)) = (
-        string_field(obj, &["userId"])?,
-        string_field(obj, &["anonymousId"])?,
-    ) {
+    if let (Some(identity), Some(anon)) = (obj.string(&["userId"])?, obj.string(&["anonymousId"])?)
+    {
         return Ok(Message::Identify {
             user: UserRef::Id(anon),
             identity,
@@ -140,8 +281,10 @@ fn parse_identify(obj: &mut Map<String, Value>) -> Result<Message, String> {
             traits,
         });
     }
-    if let Some(user_id) = string_field(obj, &["user_id"])? {
-        let identity = string_field(obj, &["identity"])?.ok_or("identify needs \"identity\"")?;
+    if let Some(user_id) = obj.string(&["user_id"])? {
+        let identity = obj
+            .string(&["identity"])?
+            .ok_or("identify needs \"identity\"")?;
         return Ok(Message::Identify {
             user: UserRef::Id(user_id),
             identity,
@@ -149,7 +292,8 @@ fn parse_identify(obj: &mut Map<String, Value>) -> Result<Message, String> {
             traits,
         });
     }
-    let identity = string_field(obj, &["identity", "userId"])?
+    let identity = obj
+        .string(&["identity", "userId"])?
         .ok_or("identify needs \"identity\" (or Segment \"userId\")")?;
     Ok(Message::Identify {
         user: UserRef::Identity(identity.clone()),
@@ -160,11 +304,13 @@ fn parse_identify(obj: &mut Map<String, Value>) -> Result<Message, String> {
 }
 
 /// Segment `alias {previousId, userId}`: the previous user becomes the identified one.
-fn parse_alias(obj: &Map<String, Value>) -> Result<Message, String> {
-    let previous =
-        string_field(obj, &["previousId", "previous_id"])?.ok_or("alias needs \"previousId\"")?;
-    let identity =
-        string_field(obj, &["userId", "identity", "user_id"])?.ok_or("alias needs \"userId\"")?;
+fn parse_alias(obj: &Fields<'_>) -> Result<Message, String> {
+    let previous = obj
+        .string(&["previousId", "previous_id"])?
+        .ok_or("alias needs \"previousId\"")?;
+    let identity = obj
+        .string(&["userId", "identity", "user_id"])?
+        .ok_or("alias needs \"userId\"")?;
     Ok(Message::Identify {
         user: UserRef::Id(previous),
         identity,
@@ -173,29 +319,30 @@ fn parse_alias(obj: &Map<String, Value>) -> Result<Message, String> {
     })
 }
 
-fn user_ref(obj: &Map<String, Value>) -> Result<UserRef, String> {
-    if let Some(id) = string_field(obj, &["user_id"])? {
+fn user_ref(obj: &Fields<'_>) -> Result<UserRef, String> {
+    if let Some(id) = obj.string(&["user_id"])? {
         return Ok(UserRef::Id(id));
     }
-    if let Some(identity) = string_field(obj, &["identity", "userId"])? {
+    if let Some(identity) = obj.string(&["identity", "userId"])? {
         return Ok(UserRef::Identity(identity));
     }
-    if let Some(anon) = string_field(obj, &["anonymousId", "anonymous_id"])? {
+    if let Some(anon) = obj.string(&["anonymousId", "anonymous_id"])? {
         return Ok(UserRef::Id(anon));
     }
     Err("missing user (\"user_id\", \"identity\", \"userId\" or \"anonymousId\")".into())
 }
 
-fn message_time(obj: &Map<String, Value>) -> Result<Option<i64>, String> {
+fn message_time(obj: &Fields<'_>) -> Result<Option<i64>, String> {
     for key in ["time", "timestamp", "originalTimestamp", "sentAt"] {
-        match obj.get(key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => {
-                return parse_timestamp_micros(s)
-                    .map(Some)
-                    .ok_or_else(|| format!("bad timestamp in \"{key}\": {s:?}"))
-            }
-            Some(Value::Number(n)) => {
+        let Some(raw) = obj.raw(key) else { continue };
+        if let Some(s) = raw_str(raw)? {
+            return parse_timestamp_micros(&s)
+                .map(Some)
+                .ok_or_else(|| format!("bad timestamp in \"{key}\": {s:?}"));
+        }
+        match parse_raw(raw)? {
+            Value::Null => continue,
+            Value::Number(n) => {
                 // Epoch milliseconds, as Heap's API accepts them.
                 return n
                     .as_i64()
@@ -203,18 +350,18 @@ fn message_time(obj: &Map<String, Value>) -> Result<Option<i64>, String> {
                     .map(Some)
                     .ok_or_else(|| format!("bad timestamp in \"{key}\": {n}"));
             }
-            Some(other) => return Err(format!("bad timestamp in \"{key}\": {other}")),
+            other => return Err(format!("bad timestamp in \"{key}\": {other}")),
         }
     }
     Ok(None)
 }
 
 fn event_context(
-    obj: &mut Map<String, Value>,
+    obj: &Fields<'_>,
     properties: &mut Map<String, Value>,
     kind: &str,
 ) -> Result<EventContext, String> {
-    let mut ctx = take_object(obj, "context")?.unwrap_or_default();
+    let mut ctx = obj.object("context")?.unwrap_or_default();
     let page = take_object(&mut ctx, "page")?.unwrap_or_default();
     let device = take_object(&mut ctx, "device")?.unwrap_or_default();
     let os = take_object(&mut ctx, "os")?.unwrap_or_default();
@@ -228,7 +375,8 @@ fn event_context(
     };
     let pick =
         |flat: &str, nested: &Map<String, Value>, key: &str| -> Result<Option<String>, String> {
-            Ok(string_field(obj, &[flat])?
+            Ok(obj
+                .string(&[flat])?
                 .or(string_field(nested, &[key])?)
                 .or(string_field(&page_props, &[key])?))
         };
@@ -236,21 +384,31 @@ fn event_context(
     Ok(EventContext {
         page_url: pick("page_url", &page, "url")?,
         page_title: pick("page_title", &page, "title")?.or(if kind == "page" {
-            string_field(obj, &["name"])?
+            obj.string(&["name"])?
         } else {
             None
         }),
         referrer: pick("referrer", &page, "referrer")?,
-        device_type: string_field(obj, &["device_type"])?
+        device_type: obj
+            .string(&["device_type"])?
             .or(string_field(&device, &["type"])?)
             .or(agent.map(|a| a.device_type.to_string())),
-        browser: string_field(obj, &["browser"])?.or(agent.map(|a| a.browser.to_string())),
-        platform: string_field(obj, &["platform"])?
+        browser: obj
+            .string(&["browser"])?
+            .or(agent.map(|a| a.browser.to_string())),
+        platform: obj
+            .string(&["platform"])?
             .or(string_field(&os, &["name"])?)
             .or(agent.map(|a| a.platform.to_string())),
-        country: string_field(obj, &["country"])?.or(string_field(&location, &["country"])?),
-        region: string_field(obj, &["region"])?.or(string_field(&location, &["region"])?),
-        city: string_field(obj, &["city"])?.or(string_field(&location, &["city"])?),
+        country: obj
+            .string(&["country"])?
+            .or(string_field(&location, &["country"])?),
+        region: obj
+            .string(&["region"])?
+            .or(string_field(&location, &["region"])?),
+        city: obj
+            .string(&["city"])?
+            .or(string_field(&location, &["city"])?),
     })
 }
 
@@ -314,7 +472,7 @@ fn string_field(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String
     Ok(None)
 }
 
-/// Moves the object at `key` out of `obj` (messages are parsed once; no copies).
+/// Moves the object at `key` out of a nested object (no copies).
 fn take_object(
     obj: &mut Map<String, Value>,
     key: &str,

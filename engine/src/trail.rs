@@ -79,6 +79,7 @@ impl Trail {
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));
+        ctx.add_optimizer_rule(Arc::new(crate::multi_distinct::MultiDistinctCount));
         ctx.register_udf(crate::json_object::JsonObject::udf());
         trail_udfs::register_all(&ctx)?;
         crate::dialect::register(&ctx)?;

@@ -42,6 +42,7 @@ mod rewrite;
 mod safe_divide;
 mod timestamp_diff;
 mod trail_prop;
+mod utc_date;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ pub use rewrite::JSON_COLUMNS;
 pub use safe_divide::SafeDivide;
 pub use timestamp_diff::TimestampDiff;
 pub use trail_prop::TrailProp;
+pub use utc_date::UtcDate;
 
 /// The session time zone: `now()` and `CURRENT_TIMESTAMP()` are UTC, and
 /// dates are UTC dates.
@@ -71,6 +73,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(DateDiff::default())),
         Arc::new(ScalarUDF::from(TimestampDiff::default())),
         Arc::new(ScalarUDF::from(SafeDivide::default())),
+        Arc::new(ScalarUDF::from(UtcDate::default())),
     ]
 }
 
@@ -235,7 +238,7 @@ mod tests {
         );
         assert_eq!(
             sql("SELECT 1 FROM t WHERE DATE(time) >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)"),
-            "SELECT 1 FROM t WHERE CAST(time AS DATE) >= (CURRENT_DATE() - INTERVAL 30 DAY)"
+            "SELECT 1 FROM t WHERE utc_date(time) >= (CURRENT_DATE() - INTERVAL 30 DAY)"
         );
         assert_eq!(
             sql("SELECT MAX(IF(a = 1, 1, 0)), COUNTIF(b) FROM t"),

@@ -480,7 +480,7 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
         "DATE" => {
             let args = plain_args(function, &upper)?;
             match <[Expr; 1]>::try_from(args) {
-                Ok([value]) => Ok(Some(cast(value, DataType::Date))),
+                Ok([value]) => Ok(Some(func("utc_date", vec![value]))),
                 Err(args) if args.len() == 2 => {
                     let [value, zone]: [Expr; 2] = args.try_into().expect("two arguments");
                     let local = Expr::AtTimeZone {

@@ -501,3 +501,68 @@ async fn promoted_properties_are_read_from_their_typed_columns() {
     assert_eq!(typed, json);
     assert_eq!(typed, ["1|2", "2|1", "3|1", "5|1", "9|1", "NULL|11"]);
 }
+
+/// Every Parquet file under `dir/events`, with its partition directory.
+fn event_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for partition in std::fs::read_dir(dir.join("events")).unwrap() {
+        let partition = partition.unwrap().path();
+        if !partition.is_dir() || partition.ends_with("_delta_log") {
+            continue;
+        }
+        for file in std::fs::read_dir(&partition).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn an_import_writes_one_file_per_date_sorted_by_user_and_time() {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let (dir, trail) = empty_trail().await;
+    // Users and times interleaved and out of order, over two dates.
+    let mut lines = Vec::new();
+    for i in 0..200u32 {
+        let user = format!("u{}", (i * 7) % 13);
+        let day = 20 + (i % 2);
+        let minute = (i * 37) % 60;
+        let hour = (i * 11) % 24;
+        lines.push(format!(
+            r#"{{"type":"track","user_id":"{user}","event":"E{i}","time":"2026-11-{day}T{hour:02}:{minute:02}:00Z"}}"#
+        ));
+    }
+    let report = trail.import_str(&lines.join("\n")).await.unwrap();
+    assert_eq!(report.events, 200);
+    let files = event_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut total = 0;
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut keys = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let users = batch.column_by_name("user_id").unwrap().as_string::<i32>();
+            let times = batch
+                .column_by_name("time")
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>();
+            for row in 0..batch.num_rows() {
+                keys.push((users.value(row).to_string(), times.value(row)));
+            }
+        }
+        total += keys.len();
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "{file:?} is not sorted"
+        );
+    }
+    assert_eq!(total, 200);
+}
