@@ -204,6 +204,19 @@ FROM allu LEFT JOIN lv ON lv.user_id = allu.user_id GROUP BY 1 ORDER BY 1""",
   FROM bench.ev GROUP BY user_id)
 GROUP BY level ORDER BY level""",
     },
+    # The baseline window_funnel is judged against (issue 4: the funnel may cost
+    # at most 1.5x a plain per-user count over the same events).
+    {
+        "name": "count_by_user",
+        "title": "Baseline for window_funnel: COUNT(*) GROUP BY user_id over the same events",
+        "check": "rows",
+        "trail": """SELECT COUNT(*) AS users, SUM(n) AS events FROM (
+  SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id) c""",
+        "duckdb": """SELECT COUNT(*) AS users, SUM(n) AS events FROM (
+  SELECT user_id, COUNT(*) AS n FROM ev GROUP BY user_id) c""",
+        "chdb": """SELECT count() AS users, sum(n) AS events FROM (
+  SELECT user_id, count() AS n FROM bench.ev GROUP BY user_id)""",
+    },
     # ------------------------------------------------- behavioural: sessionize
     {
         "name": "sessionize_30min",
