@@ -101,8 +101,12 @@ impl OptimizerRule for MultiDistinctCount {
         if distinct_args.len() < 2 || !grouped || has_volatile(&agg.input)? {
             return Ok(Transformed::no(plan));
         }
-        let rewritten = split(agg, &distinct_args)?;
-        Ok(Transformed::yes(rewritten))
+        // A plan the builder cannot express this way (say, one still holding
+        // outer references of a subquery) keeps DataFusion's own aggregate.
+        match split(agg, &distinct_args) {
+            Ok(rewritten) => Ok(Transformed::yes(rewritten)),
+            Err(_) => Ok(Transformed::no(plan)),
+        }
     }
 }
 
