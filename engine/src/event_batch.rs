@@ -136,7 +136,11 @@ pub(crate) fn sort_for_file(
     use datafusion::arrow::compute::{
         concat_batches, lexsort_to_indices, take_record_batch, SortColumn,
     };
-    let batch = concat_batches(schema, batches)?;
+    // A date seen in one chunk only has one batch: no copy to concatenate it.
+    let batch = match batches {
+        [one] => one.clone(),
+        _ => concat_batches(schema, batches)?,
+    };
     let key = |name: &str| -> datafusion::error::Result<SortColumn> {
         Ok(SortColumn {
             values: batch.column(schema.index_of(name)?).clone(),

@@ -442,6 +442,7 @@ impl Importer<'_> {
                 same if same == resolved => resolved,
                 merged => merged.to_string(),
             };
+            // `parse_line` fills in content ids; the fallback only guards the invariant.
             let event_id = match track.event_id.take() {
                 Some(id) => id,
                 None => content_id(&track),
