@@ -25,6 +25,7 @@ mod json_object;
 mod layout;
 pub mod message;
 mod multi_distinct;
+mod ordered_array_agg;
 mod promoted;
 mod store;
 mod time;

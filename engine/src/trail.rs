@@ -80,6 +80,7 @@ impl Trail {
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));
         ctx.add_optimizer_rule(Arc::new(crate::multi_distinct::MultiDistinctCount));
+        ctx.add_optimizer_rule(Arc::new(crate::ordered_array_agg::OrderedArrayAggRule));
         ctx.register_udf(crate::json_object::JsonObject::udf());
         trail_udfs::register_all(&ctx)?;
         crate::dialect::register(&ctx)?;
