@@ -63,3 +63,28 @@ async fn keys_a_promoted_key_may_answer_still_read_the_whole_object() {
     let plan = physical_plan(&trail, "SELECT event_properties.Usage_Count FROM events").await;
     assert!(plan.contains("trail_json_object"), "{plan}");
 }
+
+#[tokio::test]
+async fn user_properties_without_merges_read_stored_columns() {
+    // No user was merged: the users lookup is a plain scan of the users table.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = Trail::open(dir.path()).await.expect("open");
+    let ndjson = [
+        r#"{"type":"add_user_properties","user_id":"u1","properties":{"plan_level":"Pro"}}"#,
+        r#"{"type":"add_user_properties","user_id":"u2","properties":{"plan_level":"Free","Signup Source":"ad"}}"#,
+        r#"{"type":"track","user_id":"u1","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+        r#"{"type":"track","user_id":"u2","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+        r#"{"type":"track","user_id":"u3","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+    ]
+    .join("\n");
+    trail.import_str(&ndjson).await.expect("import");
+    let sql = "SELECT user_id, user_properties.plan_level, user_properties.signup_source, \
+               user_properties->>'Signup Source' FROM events ORDER BY user_id";
+    let plan = physical_plan(&trail, sql).await;
+    assert!(!plan.contains("trail_json_object"), "{plan}");
+    assert!(plan.contains("up__plan_level"), "{plan}");
+    assert_eq!(
+        super::fixture::rows(&trail, sql).await,
+        ["u1|Pro|NULL|NULL", "u2|Free|ad|ad", "u3|NULL|NULL|NULL"]
+    );
+}
