@@ -208,16 +208,61 @@ pub struct EventsTable {
     stored: StoredTables,
     event_layout: PropertyLayout,
     user_layout: PropertyLayout,
-    /// Promoted event-property keys exposed as hidden columns `__ep__<key>`
-    /// (plus `__ep_rest`), added only by [`crate::promoted::PromotedProperties`].
-    extra: Vec<String>,
+    /// Stored property columns exposed after Heap's sixteen, added only by
+    /// [`crate::promoted::PromotedProperties`].
+    hidden: Vec<HiddenColumn>,
     schema: SchemaRef,
 }
 
-/// Prefix of the hidden typed property columns of a rewritten events scan.
-pub(crate) const HIDDEN_PREFIX: &str = "__ep__";
-/// The hidden residual JSON column of a rewritten events scan.
-pub(crate) const HIDDEN_REST: &str = "__ep_rest";
+/// Which property object a property read is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PropertySide {
+    Event,
+    User,
+}
+
+impl PropertySide {
+    /// The events column holding this side's properties as one JSON object.
+    pub(crate) fn object_column(self) -> &'static str {
+        match self {
+            Self::Event => "event_properties",
+            Self::User => "user_properties",
+        }
+    }
+
+    /// The side whose JSON object column is `name`.
+    pub(crate) fn of_object_column(name: &str) -> Option<Self> {
+        [Self::Event, Self::User]
+            .into_iter()
+            .find(|s| s.object_column() == name)
+    }
+
+    fn hidden_prefix(self) -> &'static str {
+        match self {
+            Self::Event => "__ep",
+            Self::User => "__up",
+        }
+    }
+}
+
+/// A stored property column a rewritten events scan exposes under a hidden
+/// name: a promoted key's typed column, or (`key: None`) the residual JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HiddenColumn {
+    pub(crate) side: PropertySide,
+    pub(crate) key: Option<String>,
+}
+
+impl HiddenColumn {
+    /// `__ep__<key>`, `__ep_rest`, `__up__<key>` or `__up_rest`.
+    pub(crate) fn name(&self) -> String {
+        let prefix = self.side.hidden_prefix();
+        match &self.key {
+            Some(key) => format!("{prefix}__{key}"),
+            None => format!("{prefix}_rest"),
+        }
+    }
+}
 
 /// The events columns, in the order design.md fixes.
 pub const EVENTS_COLUMNS: [&str; 16] = [
@@ -245,7 +290,7 @@ impl EventsTable {
             stored: stored.clone(),
             event_layout: PropertyLayout::from_schema(EVENT_PREFIX, &stored.events.schema()),
             user_layout: PropertyLayout::from_schema(USER_PREFIX, &stored.users.schema()),
-            extra: Vec::new(),
+            hidden: Vec::new(),
             schema: Arc::new(Schema::empty()),
         }
         .with_schema()
@@ -258,60 +303,70 @@ impl EventsTable {
         Ok(self)
     }
 
-    /// A copy that also exposes the typed columns of `keys` and the JSON rest
-    /// (their stored types, appended to this table's schema).
-    pub(crate) fn with_hidden_properties(&self, keys: Vec<String>) -> Result<Self> {
-        let stored = self.stored.events.schema();
+    /// A copy that also exposes `hidden` (their stored types, nullable,
+    /// appended to this table's schema).
+    pub(crate) fn with_hidden_properties(&self, hidden: Vec<HiddenColumn>) -> Result<Self> {
         let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
-        let hidden = keys
-            .iter()
-            .map(|k| {
-                (
-                    format!("{HIDDEN_PREFIX}{k}"),
-                    self.event_layout.column_name(k),
-                )
-            })
-            .chain([(HIDDEN_REST.to_string(), EVENT_REST.to_string())]);
-        for (name, source) in hidden {
-            let field = stored.field_with_name(&source)?;
-            fields.push(Arc::new(field.clone().with_name(name).with_nullable(true)));
+        for column in &hidden {
+            let stored = match column.side {
+                PropertySide::Event => self.stored.events.schema(),
+                PropertySide::User => self.stored.users.schema(),
+            };
+            let field = stored.field_with_name(&self.stored_name(column))?;
+            fields.push(Arc::new(
+                field.clone().with_name(column.name()).with_nullable(true),
+            ));
         }
         Ok(Self {
             stored: self.stored.clone(),
             event_layout: self.event_layout.clone(),
             user_layout: self.user_layout.clone(),
-            extra: keys,
+            hidden,
             schema: Arc::new(Schema::new(fields)),
         })
     }
 
-    /// The promoted type of an event-property key, if it is promoted.
-    pub(crate) fn promoted(&self, key: &str) -> bool {
-        self.event_layout.keys().iter().any(|k| k.key == key)
+    /// The promoted keys of one side's properties.
+    pub(crate) fn layout(&self, side: PropertySide) -> &PropertyLayout {
+        match side {
+            PropertySide::Event => &self.event_layout,
+            PropertySide::User => &self.user_layout,
+        }
     }
 
     /// Whether this scan already exposes hidden property columns.
     pub(crate) fn has_hidden(&self) -> bool {
-        !self.extra.is_empty()
+        !self.hidden.is_empty()
     }
 
     /// Output column names: Heap's sixteen, then any hidden ones.
     fn column_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = EVENTS_COLUMNS.iter().map(|c| c.to_string()).collect();
-        if !self.extra.is_empty() {
-            names.extend(self.extra.iter().map(|k| format!("{HIDDEN_PREFIX}{k}")));
-            names.push(HIDDEN_REST.to_string());
-        }
-        names
+        EVENTS_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .chain(self.hidden.iter().map(HiddenColumn::name))
+            .collect()
     }
 
-    /// The stored column behind a hidden one.
-    fn hidden_source(&self, name: &str) -> Option<String> {
-        if name == HIDDEN_REST {
-            return Some(EVENT_REST.to_string());
+    /// The column of the stored events or users table behind a hidden one.
+    fn stored_name(&self, column: &HiddenColumn) -> String {
+        match (&column.key, column.side) {
+            (Some(key), side) => self.layout(side).column_name(key),
+            (None, PropertySide::Event) => EVENT_REST.to_string(),
+            (None, PropertySide::User) => USER_REST.to_string(),
         }
-        name.strip_prefix(HIDDEN_PREFIX)
-            .map(|k| self.event_layout.column_name(k))
+    }
+
+    /// The hidden column called `name`.
+    fn hidden_column(&self, name: &str) -> Option<&HiddenColumn> {
+        self.hidden.iter().find(|h| h.name() == name)
+    }
+
+    /// The stored events column behind a hidden event-property column.
+    fn hidden_source(&self, name: &str) -> Option<String> {
+        self.hidden_column(name)
+            .filter(|h| h.side == PropertySide::Event)
+            .map(|h| self.stored_name(h))
     }
 
     /// Whether a column is read straight from the stored events.
@@ -411,11 +466,17 @@ impl EventsTable {
                 builder = builder.filter(filter.clone())?;
             }
         }
+        let user_columns: Vec<&HiddenColumn> = wanted
+            .iter()
+            .filter_map(|name| self.hidden_column(name))
+            .filter(|h| h.side == PropertySide::User)
+            .collect();
         let needs_users = wanted.contains(&"user_properties")
+            || !user_columns.is_empty()
             || (self.stored.has_merges && wanted.contains(&"user_id"));
         if needs_users {
             builder = builder.join(
-                self.users_lookup()?,
+                self.users_lookup(&user_columns)?,
                 JoinType::Left,
                 (vec!["user_id"], vec!["__uid"]),
                 None,
@@ -439,6 +500,8 @@ impl EventsTable {
                         let source = self.hidden_source(hidden).expect("checked");
                         Expr::Column(Column::new(Some("e"), source)).alias(hidden)
                     }
+                    // Carried through the users lookup under its own name.
+                    hidden if self.hidden_column(hidden).is_some() => col(hidden),
                     other => Expr::Column(Column::new(Some("e"), other)).alias(other),
                 })
             })
@@ -450,21 +513,33 @@ impl EventsTable {
         Ok(json_object_expr("e", EVENT_REST, &self.event_layout))
     }
 
-    /// `user_id → (surviving user id, that user's properties as JSON)`.
-    fn users_lookup(&self) -> Result<LogicalPlan> {
-        let props = |q: &str| json_object_expr(q, USER_REST, &self.user_layout);
+    /// `user_id → (surviving user id, that user's properties as JSON)`, plus
+    /// the survivor's stored property columns in `hidden` (user side).
+    fn users_lookup(&self, hidden: &[&HiddenColumn]) -> Result<LogicalPlan> {
+        let columns =
+            |q: &str| -> Vec<Expr> {
+                let mut exprs =
+                    vec![json_object_expr(q, USER_REST, &self.user_layout).alias("__props")];
+                exprs.extend(hidden.iter().map(|h| {
+                    Expr::Column(Column::new(Some(q), self.stored_name(h))).alias(h.name())
+                }));
+                exprs
+            };
         let users = || provider_as_source(self.stored.users.clone());
         if !self.stored.has_merges {
+            let mut exprs = vec![
+                col("u.user_id").alias("__uid"),
+                lit(ScalarValue::Utf8(None)).alias("__canonical"),
+            ];
+            exprs.extend(columns("u"));
             return LogicalPlanBuilder::scan("u", users(), None)?
-                .project(vec![
-                    col("u.user_id").alias("__uid"),
-                    lit(ScalarValue::Utf8(None)).alias("__canonical"),
-                    props("u").alias("__props"),
-                ])?
+                .project(exprs)?
                 .build();
         }
         // merged_into already names the final survivor (chains are resolved when stored).
         let survivors = LogicalPlanBuilder::scan("s", users(), None)?.build()?;
+        let mut exprs = vec![col("__uid"), col("__canonical")];
+        exprs.extend(columns("s"));
         LogicalPlanBuilder::scan("r", users(), None)?
             .project(vec![
                 col("r.user_id").alias("__uid"),
@@ -480,11 +555,7 @@ impl EventsTable {
                 (vec!["__canonical"], vec!["user_id"]),
                 None,
             )?
-            .project(vec![
-                col("__uid"),
-                col("__canonical"),
-                props("s").alias("__props"),
-            ])?
+            .project(exprs)?
             .build()
     }
 }

@@ -1,19 +1,32 @@
-//! Typed reads of promoted properties.
+//! Typed reads of stored properties.
 //!
-//! The dialect turns `event_properties.cart_value` into
-//! `trail_prop(event_properties, 'cart_value')`, and DataFusion moves such
-//! calls into a projection right above the `events` scan. This rule rewrites
-//! that projection: a promoted key is read from its typed column
-//! (`ep__cart_value`), falling back to the residual JSON only where the
-//! typed column is NULL (a value of another type), instead of rebuilding and
-//! re-parsing the whole property object for every row.
+//! `event_properties` and `user_properties` are rebuilt per row from their
+//! promoted typed columns (`ep__<key>`, `up__<key>`) and a residual JSON
+//! column. The dialect turns `event_properties.cart_value` into
+//! `trail_prop(event_properties, 'cart_value')` and `->>` into
+//! `json_as_text`, and DataFusion moves such calls into a projection right
+//! above the `events` scan. This rule rewrites that projection so a call
+//! reads the stored column it needs instead of rebuilding and re-parsing the
+//! whole object for every row:
+//!
+//! * a promoted key reads its typed column, falling back to the residual
+//!   JSON only where the typed column is NULL (a value of another type);
+//! * any other key reads the residual JSON alone — for `trail_prop` only
+//!   when no promoted key matches it even under trail_prop's lenient key
+//!   rule (`Plan_Level` finds `plan_level`), for exact-key `->>` when it is
+//!   not a promoted key itself.
+//!
+//! User properties are those of the surviving user, carried through the
+//! users lookup join of [`EventsTable`].
 
 use std::any::Any;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, Result};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, Result, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::functions::expr_fn::coalesce;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     cast, Expr, ExprSchemable, LogicalPlan, Projection, TableScanBuilder,
@@ -21,25 +34,96 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use crate::catalog::{EventsTable, HIDDEN_PREFIX, HIDDEN_REST};
+use crate::catalog::{EventsTable, HiddenColumn, PropertySide};
+use crate::dialect::key_may_match;
+use crate::layout::PromotedKey;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct PromotedProperties;
 
-/// `trail_prop(<qualifier>.event_properties, '<key>')` → `key`.
-fn property_key(expr: &Expr) -> Option<String> {
+/// The property-reading functions, and whether they match keys leniently.
+const READERS: [(&str, bool); 2] = [("trail_prop", true), ("json_as_text", false)];
+
+/// How one property read is answered from stored columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Read {
+    /// From a promoted key's typed column, else from the residual JSON.
+    Typed(PropertySide, String),
+    /// The same call on the residual JSON.
+    Rest(PropertySide),
+}
+
+impl Read {
+    /// The hidden scan columns this read needs.
+    fn columns(&self) -> Vec<HiddenColumn> {
+        let rest = |side| HiddenColumn { side, key: None };
+        match self {
+            Self::Typed(side, key) => vec![
+                HiddenColumn {
+                    side: *side,
+                    key: Some(key.clone()),
+                },
+                rest(*side),
+            ],
+            Self::Rest(side) => vec![rest(*side)],
+        }
+    }
+}
+
+/// `trail_prop(<q>.event_properties, 'key', …)` or
+/// `json_as_text(<q>.user_properties, 'key', …)`, and how `events` answers it.
+fn classify(expr: &Expr, events: &EventsTable) -> Option<Read> {
     let Expr::ScalarFunction(f) = expr else {
         return None;
     };
-    if f.name() != "trail_prop" {
+    let (_, lenient) = READERS.iter().find(|(name, _)| *name == f.name())?;
+    let [Expr::Column(object), Expr::Literal(key, _), path @ ..] = f.args.as_slice() else {
         return None;
+    };
+    let side = PropertySide::of_object_column(&object.name)?;
+    let key = key.try_as_str().flatten()?;
+    let promoted = events.layout(side).keys();
+    if path.is_empty() && promoted.iter().any(|p| p.key == key) {
+        return Some(Read::Typed(side, key.to_string()));
     }
-    match f.args.as_slice() {
-        [Expr::Column(c), Expr::Literal(key, _)] if c.name == "event_properties" => {
-            key.try_as_str().flatten().map(str::to_string)
+    let reachable = |p: &PromotedKey| {
+        if *lenient {
+            key_may_match(&p.key, key)
+        } else {
+            p.key == key
         }
-        _ => None,
+    };
+    (!promoted.iter().any(reachable)).then_some(Read::Rest(side))
+}
+
+/// The rewritten call: `read` over the hidden columns of the scan `qualifier`,
+/// cast back to the type `call` had.
+fn rewrite_read(
+    call: &ScalarFunction,
+    read: &Read,
+    qualifier: &TableReference,
+    out_type: DataType,
+) -> Expr {
+    let column = |h: HiddenColumn| Expr::Column(Column::new(Some(qualifier.clone()), h.name()));
+    let side = match read {
+        Read::Typed(side, _) | Read::Rest(side) => *side,
+    };
+    let mut args = call.args.clone();
+    args[0] = column(HiddenColumn { side, key: None });
+    let on_rest = cast(
+        Expr::ScalarFunction(ScalarFunction::new_udf(call.func.clone(), args)),
+        out_type.clone(),
+    );
+    match read {
+        Read::Typed(side, key) => {
+            let typed = column(HiddenColumn {
+                side: *side,
+                key: Some(key.clone()),
+            });
+            coalesce(vec![cast(typed, out_type), on_rest])
+        }
+        Read::Rest(_) => on_rest,
     }
 }
 
@@ -76,27 +160,27 @@ impl OptimizerRule for PromotedProperties {
         if events.has_hidden() {
             return Ok(Transformed::no(plan));
         }
-        let mut keys: Vec<String> = Vec::new();
+        let mut hidden: Vec<HiddenColumn> = Vec::new();
         for expr in &projection.expr {
             expr.apply(|e| {
-                if let Some(k) = property_key(e).filter(|k| events.promoted(k)) {
-                    if !keys.contains(&k) {
-                        keys.push(k);
+                for column in classify(e, events).iter().flat_map(Read::columns) {
+                    if !hidden.contains(&column) {
+                        hidden.push(column);
                     }
                 }
-                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+                Ok(TreeNodeRecursion::Continue)
             })?;
         }
-        if keys.is_empty() {
+        if hidden.is_empty() {
             return Ok(Transformed::no(plan));
         }
-        let widened = Arc::new(events.with_hidden_properties(keys.clone())?);
         let base = crate::catalog::EVENTS_COLUMNS.len();
+        let widened = Arc::new(events.with_hidden_properties(hidden.clone())?);
         let mut indices = scan
             .projection
             .clone()
             .unwrap_or_else(|| (0..base).collect());
-        indices.extend(base..base + keys.len() + 1);
+        indices.extend(base..base + hidden.len());
         let new_scan = TableScanBuilder::new(scan.table_name.clone(), provider_as_source(widened))
             .with_projection(Some(indices))
             .with_filters(scan.filters.clone())
@@ -109,26 +193,15 @@ impl OptimizerRule for PromotedProperties {
             .iter()
             .map(|expr| {
                 let rewritten = expr.clone().transform_up(|e| {
-                    let Some(key) = property_key(&e).filter(|k| keys.contains(k)) else {
+                    let Some(read) = classify(&e, events) else {
                         return Ok(Transformed::no(e));
                     };
                     let out_type = e.get_type(&input_schema)?;
-                    let Expr::ScalarFunction(f) = &e else {
-                        unreachable!("matched above")
+                    let Expr::ScalarFunction(call) = &e else {
+                        unreachable!("classify matched a function call")
                     };
-                    let typed = Expr::Column(Column::new(
-                        Some(qualifier.clone()),
-                        format!("{HIDDEN_PREFIX}{key}"),
-                    ));
-                    let rest = Expr::ScalarFunction(ScalarFunction::new_udf(
-                        f.func.clone(),
-                        vec![
-                            Expr::Column(Column::new(Some(qualifier.clone()), HIDDEN_REST)),
-                            f.args[1].clone(),
-                        ],
-                    ));
-                    Ok(Transformed::yes(datafusion::functions::expr_fn::coalesce(
-                        vec![cast(typed, out_type.clone()), cast(rest, out_type)],
+                    Ok(Transformed::yes(rewrite_read(
+                        call, &read, &qualifier, out_type,
                     )))
                 })?;
                 Ok(if rewritten.transformed {

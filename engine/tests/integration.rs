@@ -7,4 +7,5 @@ mod integration {
     mod fixture;
     mod import;
     mod slt;
+    mod typed_reads;
 }

@@ -59,6 +59,7 @@ pub use planner::TrailExprPlanner;
 pub use rewrite::JSON_COLUMNS;
 pub use safe_divide::SafeDivide;
 pub use timestamp_diff::TimestampDiff;
+pub(crate) use trail_prop::key_may_match;
 pub use trail_prop::TrailProp;
 pub use utc_date::UtcDate;
 

@@ -234,6 +234,13 @@ fn lenient_lookup(json: &str, path: &[Step]) -> Option<String> {
     }
 }
 
+/// Whether `trail_prop(json, requested)` can answer with the value stored
+/// under `stored`: the exact key, or one equal to it under the lenient rule.
+/// Lets a rewrite know which keys a lookup can possibly reach.
+pub(crate) fn key_may_match(stored: &str, requested: &str) -> bool {
+    normalized_eq(stored.as_bytes(), requested.as_bytes())
+}
+
 fn normalize(b: u8) -> u8 {
     if b.is_ascii_alphanumeric() {
         b.to_ascii_lowercase()

@@ -487,7 +487,7 @@ async fn promoted_properties_are_read_from_their_typed_columns() {
         !text.contains("trail_json_object"),
         "the JSON object is rebuilt: {text}"
     );
-    // Same answers as reading the rebuilt JSON (`->>` is not rewritten).
+    // `->>` reads the typed column too, and answers the same.
     let typed = rows(
         &trail,
         "SELECT event_properties.usage_count AS v, COUNT(*) FROM events GROUP BY 1 ORDER BY 1",

@@ -1,6 +1,7 @@
 //! Runs every `tests/slt/**/*.slt` file. Files under `slt/fixture/` run
 //! against a Trail holding `testdata/fixture.ndjson` (answers worked out by
-//! hand); all others against an empty Trail. `TRAIL_SLT=name` filters.
+//! hand), under `slt/props/` against one holding
+//! [`super::fixture::props_ndjson`]; all others against an empty Trail. `TRAIL_SLT=name` filters.
 
 use std::path::{Path, PathBuf};
 
@@ -110,8 +111,11 @@ async fn sqllogictest_files() {
         .iter()
         .filter(|f| f.to_string_lossy().contains(&filter))
     {
-        let (dir, trail) = if file.components().any(|c| c.as_os_str() == "fixture") {
+        let in_dir = |name: &str| file.components().any(|c| c.as_os_str() == name);
+        let (dir, trail) = if in_dir("fixture") {
             super::fixture::fixture_trail().await
+        } else if in_dir("props") {
+            super::fixture::props_trail().await
         } else {
             let dir = tempfile::tempdir().expect("tempdir");
             let trail = Trail::open(dir.path()).await.expect("open");

@@ -1,0 +1,90 @@
+//! Property reads go to stored columns instead of rebuilding the JSON object
+//! (engine/src/promoted.rs); their answers are checked in `slt/props/`.
+
+use datafusion::physical_plan::displayable;
+use trail_engine::Trail;
+
+use super::fixture::props_trail;
+
+/// The physical plan of `sql`, as indented text.
+async fn physical_plan(trail: &Trail, sql: &str) -> String {
+    let plan = trail
+        .dataframe(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .create_physical_plan()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = displayable(plan.as_ref()).indent(true).to_string();
+    text
+}
+
+#[tokio::test]
+async fn property_reads_use_stored_columns() {
+    let (_dir, trail) = props_trail().await;
+    let feature_adoption = include_str!("../../../testdata/seed_queries/feature_adoption.sql");
+    for (sql, columns) in [
+        (
+            feature_adoption,
+            &["up__plan_level", "user_properties_rest"][..],
+        ),
+        (
+            "SELECT user_properties.coupon, user_properties->>'Coupon' FROM events",
+            &["user_properties_rest"],
+        ),
+        (
+            "SELECT COUNT(*) FROM events WHERE event_properties->>'Search Term' = 'shoes'",
+            &["event_properties_rest"],
+        ),
+        (
+            "SELECT event_properties.search_term, event_properties->>'usage_count' FROM events",
+            &["ep__usage_count", "event_properties_rest"],
+        ),
+    ] {
+        let plan = physical_plan(&trail, sql).await;
+        assert!(
+            !plan.contains("trail_json_object"),
+            "{sql}\nrebuilds a JSON object:\n{plan}"
+        );
+        for column in columns {
+            assert!(
+                plan.contains(column),
+                "{sql}\ndoes not read {column}:\n{plan}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn keys_a_promoted_key_may_answer_still_read_the_whole_object() {
+    let (_dir, trail) = props_trail().await;
+    // trail_prop's lenient match finds `usage_count` for `Usage_Count`, in
+    // the typed column or the residual JSON: only the whole object is safe.
+    let plan = physical_plan(&trail, "SELECT event_properties.Usage_Count FROM events").await;
+    assert!(plan.contains("trail_json_object"), "{plan}");
+}
+
+#[tokio::test]
+async fn user_properties_without_merges_read_stored_columns() {
+    // No user was merged: the users lookup is a plain scan of the users table.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = Trail::open(dir.path()).await.expect("open");
+    let ndjson = [
+        r#"{"type":"add_user_properties","user_id":"u1","properties":{"plan_level":"Pro"}}"#,
+        r#"{"type":"add_user_properties","user_id":"u2","properties":{"plan_level":"Free","Signup Source":"ad"}}"#,
+        r#"{"type":"track","user_id":"u1","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+        r#"{"type":"track","user_id":"u2","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+        r#"{"type":"track","user_id":"u3","event":"A","time":"2025-01-02T10:00:00Z"}"#,
+    ]
+    .join("\n");
+    trail.import_str(&ndjson).await.expect("import");
+    let sql = "SELECT user_id, user_properties.plan_level, user_properties.signup_source, \
+               user_properties->>'Signup Source' FROM events ORDER BY user_id";
+    let plan = physical_plan(&trail, sql).await;
+    assert!(!plan.contains("trail_json_object"), "{plan}");
+    assert!(plan.contains("up__plan_level"), "{plan}");
+    assert_eq!(
+        super::fixture::rows(&trail, sql).await,
+        ["u1|Pro|NULL|NULL", "u2|Free|ad|ad", "u3|NULL|NULL|NULL"]
+    );
+}
