@@ -199,7 +199,8 @@ impl OrderedGroups {
         keys: &ArrayRef,
         rows: impl Iterator<Item = (usize, usize)>,
     ) -> Result<()> {
-        let batch = u32::try_from(self.batches.len()).or_else(|_| exec_err!("{NAME}: too many batches"))?;
+        let batch =
+            u32::try_from(self.batches.len()).or_else(|_| exec_err!("{NAME}: too many batches"))?;
         let as_i64 = cast(keys, &DataType::Int64)?;
         let as_i64 = as_i64.as_primitive::<Int64Type>();
         let before = self.entries.len();
@@ -207,7 +208,9 @@ impl OrderedGroups {
             if self.ignore_nulls && values.is_null(row) {
                 continue;
             }
-            let (rank, key) = self.order.sort_key(as_i64.is_valid(row).then(|| as_i64.value(row)));
+            let (rank, key) = self
+                .order
+                .sort_key(as_i64.is_valid(row).then(|| as_i64.value(row)));
             self.entries.push(Entry {
                 group: group as u32,
                 batch,
@@ -310,8 +313,7 @@ impl Taken {
         let offsets = OffsetBuffer::<i32>::from_lengths(self.counts.iter().copied());
         let nulls = self
             .counts
-            .iter()
-            .any(|&c| c == 0)
+            .contains(&0)
             .then(|| NullBuffer::from_iter(self.counts.iter().map(|&c| c > 0)));
         Ok(Arc::new(ListArray::try_new(
             Arc::clone(item),
@@ -383,8 +385,10 @@ impl GroupsAccumulator for OrderedGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.num_groups = self.num_groups.max(total_num_groups);
-        let (Some(value_lists), Some(key_lists)) = (values[0].as_list_opt::<i32>(), values[1].as_list_opt::<i32>())
-        else {
+        let (Some(value_lists), Some(key_lists)) = (
+            values[0].as_list_opt::<i32>(),
+            values[1].as_list_opt::<i32>(),
+        ) else {
             return exec_err!("{NAME}: a partial state is not two lists");
         };
         let offsets = value_lists.value_offsets();

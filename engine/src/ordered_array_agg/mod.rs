@@ -100,11 +100,8 @@ impl OptimizerRule for OrderedArrayAggRule {
         if !changed {
             return Ok(Transformed::no(plan));
         }
-        let rewritten = Aggregate::try_new(
-            Arc::clone(&agg.input),
-            agg.group_expr.clone(),
-            aggr_expr,
-        )?;
+        let rewritten =
+            Aggregate::try_new(Arc::clone(&agg.input), agg.group_expr.clone(), aggr_expr)?;
         Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
     }
 }
@@ -142,7 +139,10 @@ mod tests {
             "SELECT u, ARRAY_AGG(DISTINCT e ORDER BY e) FROM t GROUP BY u",
         ] {
             let plan = optimized(unchanged).await;
-            assert!(!plan.contains("trail_ordered_array_agg"), "{unchanged}\n{plan}");
+            assert!(
+                !plan.contains("trail_ordered_array_agg"),
+                "{unchanged}\n{plan}"
+            );
         }
     }
 }
