@@ -71,8 +71,9 @@ struct ServeArgs {
     /// Connections served at once.
     #[arg(long, default_value_t = 100)]
     max_connections: usize,
-    /// Memory all queries may use together (e.g. 2G); more fails with SQLSTATE 53200.
-    #[arg(long, value_parser = trail_pgserver::parse_size)]
+    /// Memory all queries may use together (e.g. 2G): sorts and aggregates
+    /// spill to disk beyond it, what cannot spill fails with SQLSTATE 53200.
+    #[arg(long, env = "TRAIL_MEMORY_LIMIT", value_parser = trail_pgserver::parse_size)]
     memory_limit: Option<usize>,
     /// Default statement timeout in milliseconds (0: none).
     #[arg(long, default_value_t = 0)]
@@ -108,6 +109,10 @@ struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+    /// Memory the query may use (e.g. 2G): sorts and aggregates spill to
+    /// disk beyond it, what cannot spill fails.
+    #[arg(long, env = "TRAIL_MEMORY_LIMIT", value_parser = trail_pgserver::parse_size)]
+    memory_limit: Option<usize>,
     /// The query (Heap/BigQuery or PostgreSQL SQL).
     query: String,
 }
@@ -272,7 +277,11 @@ async fn import(args: ImportArgs) -> AnyResult<ExitCode> {
 }
 
 async fn sql(args: SqlArgs) -> AnyResult<ExitCode> {
-    let trail = Trail::open(&args.data.data).await?;
+    let options = TrailOptions {
+        memory_limit: args.memory_limit,
+        ..Default::default()
+    };
+    let trail = Trail::open_with(&args.data.data, options).await?;
     let batches = trail.sql(&args.query).await?;
     print_batches(&batches, args.format)?;
     Ok(ExitCode::SUCCESS)

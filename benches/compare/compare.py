@@ -640,6 +640,9 @@ def write_report(results_dir, out_path):
         L.append(f"## {n:,} events")
         L.append("")
         L.append(f"Command: `{run['command']}` — run on {run['date']}, {run.get('runs')} warm runs.")
+        if run.get("trail_memory_limit"):
+            L.append(f"Trail ran with a memory limit of {run['trail_memory_limit']} (`TRAIL_MEMORY_LIMIT`): "
+                     "sorts and aggregates spill to disk beyond it.")
         L.append("")
         L.append("### Import")
         L.append("")
@@ -776,6 +779,8 @@ def main():
     r.add_argument("--keep-going", action="store_true", help="time what verifies even if a workload disagrees")
     r.add_argument("--only", default=None, help="comma-separated workload names")
     r.add_argument("--engines", default=",".join(ENGINES))
+    r.add_argument("--trail-memory-limit", default=None,
+                   help="memory limit of Trail's queries (e.g. 3G; TRAIL_MEMORY_LIMIT): sorts and aggregates spill beyond it")
     r.add_argument("--profile", default="", help="comma-separated workloads to perf-profile on Trail")
     r.add_argument("--command", default=None, help="the command line to record in RESULTS.md")
     w = sub.add_parser("worker")
@@ -793,6 +798,8 @@ def main():
         write_report(Path(args.results), Path(args.out))
         return 0
     os.environ["TZ"] = "UTC"
+    if args.trail_memory_limit:
+        os.environ["TRAIL_MEMORY_LIMIT"] = args.trail_memory_limit
     work = Path(args.work or (REPO / "benches/data/compare" / str(args.events))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     if not Path(args.trail).exists():
@@ -823,6 +830,7 @@ def main():
            "machine": machine_info(), "commit": commit, "runs": args.runs,
            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "command": args.command or " ".join(sys.argv), "cold_cache_dropped": can_drop,
+           "trail_memory_limit": args.trail_memory_limit,
            "verify": {n: st["engines"] for n, st in status.items()}, "results": results}
     if args.profile:
         out["profile"] = profile(args, meta, work, set(args.profile.split(",")))
