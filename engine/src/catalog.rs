@@ -34,6 +34,7 @@ use crate::event_batch::{stored_schema, CONTEXT_COLUMNS, EVENT_REST};
 use crate::layout::{PropertyLayout, EVENT_PREFIX, USER_PREFIX};
 use crate::message::PAGEVIEW_EVENT;
 use crate::store::PARTITION_COLUMN;
+use crate::user_filter::{stored_ids_filter, user_literals};
 use crate::users_table::USER_REST;
 
 /// The schemas the tables are registered in.
@@ -298,7 +299,7 @@ impl EventsTable {
 
     fn with_schema(mut self) -> Result<Self> {
         let all: Vec<usize> = (0..self.column_names().len()).collect();
-        let plan = self.plan(&all, &[])?;
+        let plan = self.plan(&all, &[], &[])?;
         self.schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(self)
     }
@@ -450,11 +451,21 @@ impl EventsTable {
         out
     }
 
-    fn plan(&self, projection: &[usize], filters: &[Expr]) -> Result<LogicalPlan> {
+    /// The view's plan for `projection` under `filters` (which also run above
+    /// it); `stored_filters` filter the stored events directly.
+    fn plan(
+        &self,
+        projection: &[usize],
+        filters: &[Expr],
+        stored_filters: &[Expr],
+    ) -> Result<LogicalPlan> {
         let names = self.column_names();
         let wanted: Vec<&str> = projection.iter().map(|i| names[*i].as_str()).collect();
         let mut builder =
             LogicalPlanBuilder::scan("e", provider_as_source(self.stored.events.clone()), None)?;
+        for filter in stored_filters {
+            builder = builder.filter(filter.clone())?;
+        }
         for filter in filters {
             for derived in partition_filters(filter) {
                 builder = builder.filter(derived)?;
@@ -577,7 +588,10 @@ impl TableProvider for EventsTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if self.is_stored_filter(f) || !self.property_filters(f).is_empty() {
+                if self.is_stored_filter(f)
+                    || !self.property_filters(f).is_empty()
+                    || user_literals(f).is_some()
+                {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -614,7 +628,14 @@ impl TableProvider for EventsTable {
                     .map(|t| t.data)
             })
             .collect::<Result<_>>()?;
-        let mut plan = self.plan(projection, &filters)?;
+        let mut stored_filters = Vec::new();
+        if self.stored.has_merges {
+            for literals in filters.iter().filter_map(user_literals) {
+                let users = self.stored.users.clone();
+                stored_filters.extend(stored_ids_filter(state, users, literals).await?);
+            }
+        }
+        let mut plan = self.plan(projection, &filters, &stored_filters)?;
         if let (Some(limit), true) = (limit, filters.is_empty()) {
             plan = LogicalPlanBuilder::from(plan)
                 .limit(0, Some(limit))?

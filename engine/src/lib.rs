@@ -30,6 +30,7 @@ mod promoted;
 mod store;
 mod time;
 mod trail;
+mod user_filter;
 mod users_table;
 
 pub use error::{Error, Result};

@@ -6,6 +6,6 @@
 mod integration {
     mod fixture;
     mod import;
+    mod plans;
     mod slt;
-    mod typed_reads;
 }

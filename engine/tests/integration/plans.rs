@@ -1,10 +1,12 @@
-//! Property reads go to stored columns instead of rebuilding the JSON object
-//! (engine/src/promoted.rs); their answers are checked in `slt/props/`.
+//! Plans read only what a query needs: property reads go to stored columns
+//! instead of rebuilding the JSON object (engine/src/promoted.rs), a filter on
+//! one user reads that user's stored ids (engine/src/user_filter.rs). Their
+//! answers are checked in `slt/props/` and `slt/fixture/`.
 
 use datafusion::physical_plan::displayable;
 use trail_engine::Trail;
 
-use super::fixture::props_trail;
+use super::fixture::{fixture_trail, props_trail};
 
 /// The physical plan of `sql`, as indented text.
 async fn physical_plan(trail: &Trail, sql: &str) -> String {
@@ -87,4 +89,36 @@ async fn user_properties_without_merges_read_stored_columns() {
         super::fixture::rows(&trail, sql).await,
         ["u1|Pro|NULL|NULL", "u2|Free|ad|ad", "u3|NULL|NULL|NULL"]
     );
+}
+
+/// The fixture merges u3 into u1: a filter on u1 reads the stored events of
+/// u1 and u3 only; on u2 (no merges), those of u2.
+#[tokio::test]
+async fn a_user_filter_reads_only_that_users_stored_ids() {
+    let (_dir, trail) = fixture_trail().await;
+    for (sql, ids) in [
+        (
+            "SELECT COUNT(*) FROM events WHERE user_id = 'u1'",
+            &["u1", "u3"][..],
+        ),
+        (
+            "SELECT event_type FROM events WHERE 'u2' = user_id",
+            &["u2"],
+        ),
+        (
+            "SELECT COUNT(*) FROM events WHERE user_id IN ('u1', 'u4')",
+            &["u1", "u3", "u4"],
+        ),
+    ] {
+        let plan = physical_plan(&trail, sql).await;
+        let guarantee = plan
+            .lines()
+            .filter(|l| l.contains("DataSourceExec") && l.contains("event_date="))
+            .find_map(|l| l.split("required_guarantees=[user_id in (").nth(1))
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{sql}: the events scan has no user_id guarantee\n{plan}"));
+        let mut found: Vec<&str> = guarantee.split(", ").collect();
+        found.sort();
+        assert_eq!(found, ids, "{sql}\n{plan}");
+    }
 }
