@@ -263,3 +263,25 @@ fn help_everywhere() {
         assert!(out.contains("Usage"), "{sub}");
     }
 }
+
+/// `--memory-limit` (and `TRAIL_MEMORY_LIMIT`) bounds a query: a hash join
+/// whose build side cannot spill fails under a tiny limit, and runs without.
+#[test]
+fn sql_memory_limit_bounds_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let join = "SELECT COUNT(*) AS n FROM generate_series(1, 200000) a \
+                JOIN generate_series(1, 200000) b ON a.value = b.value";
+    let unbounded = ok(&["sql", "--data", data, "--format", "csv", join]);
+    assert_eq!(unbounded.trim(), "n\n200000");
+    let limited = trail(&["sql", "--data", data, "--memory-limit", "64K", join]);
+    let err = String::from_utf8_lossy(&limited.stderr);
+    assert!(!limited.status.success(), "ran under 64K: {err}");
+    assert!(err.contains("Resources exhausted"), "{err}");
+    let from_env = Command::new(TRAIL)
+        .args(["sql", "--data", data, join])
+        .env("TRAIL_MEMORY_LIMIT", "64K")
+        .output()
+        .unwrap();
+    assert!(!from_env.status.success(), "TRAIL_MEMORY_LIMIT was ignored");
+}

@@ -609,7 +609,7 @@ def write_report(results_dir, out_path):
     L.append("## Machine")
     L.append("")
     L.append(f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['mem_gib']} GiB; Linux {m['kernel']}")
-    L.append(f"- Trail: release build (`cargo build --workspace --release`), commit {runs[-1].get('commit', '?')}")
+    L.append("- Trail: release build (`cargo build --workspace --release`) of the commit named with each size")
     L.append(f"- Python {m['python']}: duckdb {m['duckdb']}, chdb {m['chdb']}, deltalake {m['deltalake']}, "
              f"psycopg {m['psycopg']}")
     L.append("")
@@ -639,7 +639,11 @@ def write_report(results_dir, out_path):
         n = info["events"]
         L.append(f"## {n:,} events")
         L.append("")
-        L.append(f"Command: `{run['command']}` — run on {run['date']}, {run.get('runs')} warm runs.")
+        L.append(f"Command: `{run['command']}` — run on {run['date']} at commit {run.get('commit', '?')}, "
+                 f"{run.get('runs')} warm runs.")
+        for wname, again in (run.get("remeasured") or {}).items():
+            L.append(f"`{wname}` was re-measured alone on {again['date']} at commit {again['commit']} "
+                     f"(`{again['command']}`); its rows below are from that run.")
         if run.get("trail_memory_limit"):
             L.append(f"Trail ran with a memory limit of {run['trail_memory_limit']} (`TRAIL_MEMORY_LIMIT`): "
                      "sorts and aggregates spill to disk beyond it.")
