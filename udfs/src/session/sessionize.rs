@@ -18,6 +18,14 @@
 //! the times themselves, so it is right even when the window's `ORDER BY` is
 //! missing or different (rows already in time order take a single pass).
 //!
+//! # Execution
+//!
+//! Ordered by its own time argument (`ORDER BY time [ASC]`), `sessionize`
+//! is rewritten at planning into a streaming variant that numbers one row
+//! at a time, so DataFusion runs it in the bounded window operator and holds
+//! one partition (one user) at a time instead of its whole sorted input.
+//! Any other window order keeps the whole-partition evaluation above.
+//!
 //! # Example
 //!
 //! ```sql
@@ -41,9 +49,17 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{plan_err, Result};
-use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
-use datafusion::logical_expr::{PartitionEvaluator, Signature, Volatility, WindowUDFImpl};
+use std::ops::Range;
+
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::function::{
+    PartitionEvaluatorArgs, WindowFunctionSimplification, WindowUDFFieldArgs,
+};
+use datafusion::logical_expr::{
+    Expr, PartitionEvaluator, Signature, Volatility, WindowFunctionDefinition, WindowUDF,
+    WindowUDFImpl,
+};
 
 use crate::args::{coerce_duration, coerce_time, duration_micros, literal_arg, time_array};
 
@@ -53,6 +69,8 @@ const NAME: &str = "sessionize";
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Sessionize {
     signature: Signature,
+    /// Whether rows are known to arrive in time order (the streaming variant).
+    streaming: bool,
 }
 
 impl Default for Sessionize {
@@ -66,7 +84,36 @@ impl Sessionize {
     pub fn new() -> Self {
         Self {
             signature: Signature::user_defined(Volatility::Immutable),
+            streaming: false,
         }
+    }
+
+    /// The variant for a window ordered by the time argument.
+    fn streaming() -> Self {
+        Self {
+            streaming: true,
+            ..Self::new()
+        }
+    }
+}
+
+/// `e` without casts: time coercions (timestamp units and zones, DATE to
+/// TIMESTAMP) keep the order of values, so a cast argument is still ordered
+/// by the uncast column.
+fn uncast(e: &Expr) -> &Expr {
+    match e {
+        Expr::Cast(c) => uncast(&c.expr),
+        Expr::TryCast(c) => uncast(&c.expr),
+        other => other,
+    }
+}
+
+/// Whether the window is ordered by the time argument, ascending.
+fn ordered_by_time(window: &WindowFunction) -> bool {
+    let p = &window.params;
+    match (p.args.first(), p.order_by.as_slice()) {
+        (Some(time), [key]) => key.asc && uncast(&key.expr) == uncast(time),
+        _ => false,
     }
 }
 
@@ -101,7 +148,28 @@ impl WindowUDFImpl for Sessionize {
             NAME,
             "gap",
         )?;
-        Ok(Box::new(SessionizeEvaluator { gap }))
+        Ok(Box::new(SessionizeEvaluator {
+            gap,
+            streaming: self.streaming,
+            prev: None,
+            session: 0,
+        }))
+    }
+
+    fn simplify(&self) -> Option<WindowFunctionSimplification> {
+        if self.streaming {
+            return None;
+        }
+        Some(Box::new(|window, _| {
+            if !ordered_by_time(&window) {
+                return Ok(Expr::from(window));
+            }
+            let streaming = Arc::new(WindowUDF::from(Sessionize::streaming()));
+            Ok(Expr::from(WindowFunction {
+                fun: WindowFunctionDefinition::WindowUDF(streaming),
+                params: window.params,
+            }))
+        }))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
@@ -117,6 +185,11 @@ impl WindowUDFImpl for Sessionize {
 struct SessionizeEvaluator {
     /// Microseconds.
     gap: i64,
+    /// Rows arrive in time order: evaluated one at a time (bounded execution).
+    streaming: bool,
+    /// The previous non-NULL time and its session, when streaming.
+    prev: Option<i64>,
+    session: i64,
 }
 
 /// Session numbers (1-based) for one partition's `times` (µs since the epoch,
@@ -156,6 +229,26 @@ pub fn session_numbers(times: &[Option<i64>], gap: i64) -> Vec<Option<i64>> {
 }
 
 impl PartitionEvaluator for SessionizeEvaluator {
+    fn supports_bounded_execution(&self) -> bool {
+        self.streaming
+    }
+
+    /// The session of row `range.start`, rows arriving in time order.
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        let times = time_array(&values[0], NAME)?;
+        let row = range.start;
+        if times.is_null(row) {
+            return Ok(ScalarValue::Int64(None));
+        }
+        let t = times.value(row);
+        let gap = self.gap as i128;
+        if self.prev.is_none_or(|p| t as i128 - p as i128 > gap) {
+            self.session += 1;
+        }
+        self.prev = Some(t);
+        Ok(ScalarValue::Int64(Some(self.session)))
+    }
+
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let times = time_array(&values[0], NAME)?;
         let times: Vec<Option<i64>> = if times.null_count() == 0 {
@@ -173,6 +266,48 @@ impl PartitionEvaluator for SessionizeEvaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The physical plan of `sql` over a small `ev(user_id, t)` table.
+    async fn physical_plan(sql: &str) -> String {
+        use datafusion::physical_plan::displayable;
+        let ctx = datafusion::prelude::SessionContext::new();
+        crate::register_all(&ctx).unwrap();
+        ctx.sql(
+            "CREATE TABLE ev(user_id VARCHAR, t TIMESTAMP) AS VALUES ('u', '2024-01-01T10:00:00')",
+        )
+        .await
+        .unwrap();
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let text = displayable(plan.as_ref()).indent(true).to_string();
+        text
+    }
+
+    #[tokio::test]
+    async fn ordered_by_time_streams_one_partition_at_a_time() {
+        for streaming in [
+            "SELECT sessionize(t, 60) OVER (PARTITION BY user_id ORDER BY t) FROM ev",
+            "SELECT sessionize(t, 60) OVER (PARTITION BY user_id ORDER BY t ASC NULLS FIRST) FROM ev",
+            "SELECT sessionize(arrow_cast(t, 'Timestamp(Nanosecond, None)'), 60) \
+             OVER (PARTITION BY user_id ORDER BY t) FROM ev",
+        ] {
+            let plan = physical_plan(streaming).await;
+            assert!(plan.contains("BoundedWindowAggExec"), "{streaming}\n{plan}");
+        }
+        for whole in [
+            "SELECT sessionize(t, 60) OVER (PARTITION BY user_id ORDER BY t DESC) FROM ev",
+            "SELECT sessionize(t, 60) OVER (PARTITION BY user_id) FROM ev",
+            "SELECT sessionize(t, 60) OVER (PARTITION BY user_id ORDER BY user_id) FROM ev",
+        ] {
+            let plan = physical_plan(whole).await;
+            assert!(!plan.contains("BoundedWindowAggExec"), "{whole}\n{plan}");
+        }
+    }
 
     const S: i64 = 1_000_000;
 
