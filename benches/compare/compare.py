@@ -558,6 +558,19 @@ def profile(args, meta, work, names):
     return out
 
 
+def merge_remeasured(previous, run):
+    """An `--only` run replaces its workloads' rows in the size's earlier results
+    instead of the whole file; the report names the commit and command of each
+    re-measured row."""
+    merged = dict(previous)
+    merged["results"] = {**previous["results"], **{k: v for k, v in run["results"].items() if not k.startswith("_")}}
+    merged["verify"] = {**previous.get("verify", {}), **run["verify"]}
+    merged["remeasured"] = dict(previous.get("remeasured") or {})
+    for name in run["verify"]:
+        merged["remeasured"][name] = {"commit": run["commit"], "date": run["date"], "command": run["command"]}
+    return merged
+
+
 # ---------------------------------------------------------------------- report
 def machine_info():
     cpu = "?"
@@ -840,7 +853,10 @@ def main():
         out["profile"] = profile(args, meta, work, set(args.profile.split(",")))
     rdir = HERE / "results"
     rdir.mkdir(exist_ok=True)
-    (rdir / f"{meta['info']['events']}.json").write_text(json.dumps(out, indent=1, default=str))
+    path = rdir / f"{meta['info']['events']}.json"
+    if args.only and path.exists():
+        out = merge_remeasured(json.loads(path.read_text()), out)
+    path.write_text(json.dumps(out, indent=1, default=str))
     write_report(rdir, REPO / "benches/RESULTS.md")
     log("wrote benches/RESULTS.md")
     return 0

@@ -14,6 +14,8 @@
 #   --keep-going       time the workloads that agree even if another disagrees
 #   --reuse            reuse imported data in benches/data/compare/<N>
 #   --profile a,b      perf-profile these Trail workloads (names in workloads.py)
+#   --only a,b         re-measure only these workloads; their rows replace those of
+#                      the size's earlier results (the report names their commit)
 # Needs: root for dropping the page cache (cold runs), /usr/bin/time, python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
