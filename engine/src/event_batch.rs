@@ -94,7 +94,7 @@ pub(crate) fn build_batch(
         user_id.append_value(&*e.user_id);
         time.append_value(e.track.time);
         event_type.append_value(&e.track.event_type);
-        props.append(&e.track.properties);
+        props.append_properties(&e.track.properties);
         let c = &e.track.context;
         for (builder, value) in context.iter_mut().zip([
             &c.page_url,

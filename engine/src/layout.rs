@@ -7,6 +7,7 @@
 //! restarts with the Delta log. A value whose JSON type does not match its
 //! promoted column goes to the JSON column instead: nothing is ever lost.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,7 +15,11 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::properties::Properties;
+use crate::raw_json::{raw_number, raw_str, write_canonical};
 
 /// Prefix of promoted event-property columns.
 pub(crate) const EVENT_PREFIX: &str = "ep__";
@@ -182,12 +187,16 @@ impl PropertyLayout {
                 })
                 .collect(),
             rest: StringBuilder::with_capacity(capacity, capacity * 16),
-            index: self
-                .keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (k.key.clone(), i))
-                .collect(),
+            index: {
+                let mut index: Vec<(String, usize)> = self
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.key.clone(), i))
+                    .collect();
+                index.sort();
+                index
+            },
             filled: Vec::new(),
             scratch: Vec::new(),
         }
@@ -212,55 +221,136 @@ enum ColumnBuilder {
 pub(crate) struct PropertyBuilders {
     columns: Vec<ColumnBuilder>,
     rest: StringBuilder,
-    index: HashMap<String, usize>,
+    /// `(key, column)` sorted by key: a binary search beats hashing the key.
+    index: Vec<(String, usize)>,
     /// Per-row scratch: which promoted columns the row filled, and its residual JSON.
     filled: Vec<bool>,
     scratch: Vec<u8>,
 }
 
+/// One property value as the typed columns see it.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Objects, arrays, nulls, integers beyond `i64`: JSON only.
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    fn of_value(value: &'a Value) -> Self {
+        match value {
+            Value::String(s) => Self::Str(Cow::Borrowed(s)),
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(n) => Self::of_number(n),
+            _ => Self::Other,
+        }
+    }
+
+    fn of_raw(raw: &'a RawValue) -> Self {
+        match raw.get().as_bytes().first() {
+            Some(b'"') => raw_str(raw).ok().flatten().map_or(Self::Other, Self::Str),
+            Some(b't') => Self::Bool(true),
+            Some(b'f') => Self::Bool(false),
+            _ => raw_number(raw).map_or(Self::Other, |n| Self::of_number(&n)),
+        }
+    }
+
+    fn of_number(n: &serde_json::Number) -> Self {
+        match (n.as_i64(), n.is_u64()) {
+            (Some(i), _) => Self::Int(i),
+            (None, true) => Self::Other,
+            (None, false) => n.as_f64().map_or(Self::Other, Self::Float),
+        }
+    }
+}
+
 impl PropertyBuilders {
-    /// Appends one property object: promoted keys to their columns, the rest as JSON.
+    /// Appends one parsed property object: promoted keys to their columns,
+    /// the rest as JSON.
     pub(crate) fn append(&mut self, props: &Map<String, Value>) {
+        self.start_row();
+        for (key, value) in props {
+            self.append_field(
+                key,
+                || Scalar::of_value(value),
+                |out| serde_json::to_writer(out, value).map_err(std::io::Error::other),
+            );
+        }
+        self.finish_row();
+    }
+
+    /// Appends one property object kept as text; the same columns and JSON
+    /// text as [`Self::append`] of the parsed object.
+    pub(crate) fn append_properties(&mut self, props: &Properties) {
+        self.start_row();
+        for (key, raw) in props.sorted_fields() {
+            self.append_field(
+                &key,
+                || Scalar::of_raw(raw),
+                |out| write_canonical(raw, out),
+            );
+        }
+        self.finish_row();
+    }
+
+    fn start_row(&mut self) {
         self.filled.clear();
         self.filled.resize(self.columns.len(), false);
-        // The rest is serialized key by key as the loop meets it, in the
+        // The rest is serialized field by field as the row meets them, in the
         // object's (sorted) key order: the same text as the residual object
         // serialized whole, without building it.
         self.scratch.clear();
-        for (k, v) in props {
-            let slot = self.index.get(k).copied();
-            let stored = slot.is_some_and(|i| {
-                let ok = match (&mut self.columns[i], v) {
-                    (ColumnBuilder::Utf8(b), Value::String(s)) => {
-                        b.append_value(s);
-                        true
-                    }
-                    (ColumnBuilder::Int64(b), Value::Number(n)) if n.is_i64() => {
-                        b.append_value(n.as_i64().unwrap_or_default());
-                        true
-                    }
-                    (ColumnBuilder::Float64(b), Value::Number(n)) if !n.is_i64() && !n.is_u64() => {
-                        b.append_value(n.as_f64().unwrap_or_default());
-                        true
-                    }
-                    (ColumnBuilder::Boolean(b), Value::Bool(x)) => {
-                        b.append_value(*x);
-                        true
-                    }
-                    _ => false,
-                };
-                self.filled[i] |= ok;
-                ok
-            });
-            if !stored {
-                self.scratch
-                    .push(if self.scratch.is_empty() { b'{' } else { b',' });
-                // Writing JSON of a string and a Value into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut self.scratch, k);
-                self.scratch.push(b':');
-                let _ = serde_json::to_writer(&mut self.scratch, v);
-            }
+    }
+
+    /// Stores one field in its promoted column when it has one of that type,
+    /// else in the row's residual JSON.
+    fn append_field<'v>(
+        &mut self,
+        key: &str,
+        scalar: impl FnOnce() -> Scalar<'v>,
+        write_json: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+    ) {
+        let slot = self
+            .index
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.index[i].1);
+        let stored = slot.is_some_and(|i| {
+            let ok = match (&mut self.columns[i], scalar()) {
+                (ColumnBuilder::Utf8(b), Scalar::Str(s)) => {
+                    b.append_value(s);
+                    true
+                }
+                (ColumnBuilder::Int64(b), Scalar::Int(n)) => {
+                    b.append_value(n);
+                    true
+                }
+                (ColumnBuilder::Float64(b), Scalar::Float(x)) => {
+                    b.append_value(x);
+                    true
+                }
+                (ColumnBuilder::Boolean(b), Scalar::Bool(x)) => {
+                    b.append_value(x);
+                    true
+                }
+                _ => false,
+            };
+            self.filled[i] |= ok;
+            ok
+        });
+        if !stored {
+            self.scratch
+                .push(if self.scratch.is_empty() { b'{' } else { b',' });
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.scratch, key);
+            self.scratch.push(b':');
+            let _ = write_json(&mut self.scratch);
         }
+    }
+
+    fn finish_row(&mut self) {
         for (column, filled) in self.columns.iter_mut().zip(&self.filled) {
             if !filled {
                 match column {
@@ -276,7 +366,7 @@ impl PropertyBuilders {
         } else {
             self.scratch.push(b'}');
             self.rest
-                .append_value(std::str::from_utf8(&self.scratch).expect("serde_json writes UTF-8"));
+                .append_value(std::str::from_utf8(&self.scratch).expect("JSON text is UTF-8"));
         }
     }
 
@@ -324,6 +414,35 @@ mod tests {
         assert_eq!(keys, vec![("n", PropType::Int64), ("plan", PropType::Utf8)]);
         let schema = Schema::new(layout.fields());
         assert_eq!(PropertyLayout::from_schema(EVENT_PREFIX, &schema), layout);
+    }
+
+    /// Objects kept as text build exactly the columns their parsed `Map`s do,
+    /// whatever the spacing, number spelling, key order or repeated keys.
+    #[test]
+    fn text_and_parsed_objects_build_the_same_columns() {
+        let layout = PropertyLayout::choose(
+            EVENT_PREFIX,
+            [obj(json!({"n": 1, "s": "x", "f": 1.5, "b": true}))].iter(),
+        );
+        let texts = [
+            r#"{ "f" : 1.50, "n": 2, "x": true, "s": "a\"b", "b": false }"#,
+            r#"{"n": "two", "big": 18446744073709551615, "f": 3, "o": {"z": [1, 2.0]}}"#,
+            r#"{"n": 1e2, "s": null, "n": 7}"#,
+            "{}",
+        ];
+        let mut parsed = layout.builders(texts.len());
+        let mut raw = layout.builders(texts.len());
+        for text in texts {
+            parsed.append(&serde_json::from_str(text).unwrap());
+            raw.append_properties(&Properties::from_object_text(text));
+        }
+        let (parsed, raw) = (parsed.finish(), raw.finish());
+        assert_eq!(parsed.0, raw.0);
+        assert_eq!(parsed.1.as_string::<i32>(), raw.1.as_string::<i32>());
+        assert_eq!(
+            raw.1.as_string::<i32>().value(1),
+            r#"{"big":18446744073709551615,"f":3,"n":"two","o":{"z":[1,2.0]}}"#
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub mod message;
 mod multi_distinct;
 mod ordered_array_agg;
 mod promoted;
+mod properties;
+mod raw_json;
 mod store;
 mod time;
 mod trail;
@@ -35,5 +37,6 @@ mod users_table;
 
 pub use error::{Error, Result};
 pub use ingest::{ImportOptions, ImportReport, InputFormat, Rejection};
+pub use properties::Properties;
 pub use store::CompactReport;
 pub use trail::{Trail, TrailOptions};

@@ -7,12 +7,11 @@
 //! - Segment / RudderStack spec messages (`userId` / `anonymousId`, `messageId`,
 //!   `timestamp`, `traits`, `page`, `alias`, `context.page.*`, `context.userAgent`, …).
 
-use std::borrow::Cow;
-
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::properties::Properties;
+use crate::raw_json::{parse_raw, raw_str, RawObject};
 use crate::time::parse_timestamp_micros;
 
 /// Who a message is about.
@@ -32,7 +31,7 @@ pub struct TrackEvent {
     pub event_type: String,
     /// Microseconds since the Unix epoch, UTC.
     pub time: i64,
-    pub properties: Map<String, Value>,
+    pub properties: Properties,
     pub session_id: Option<String>,
     pub event_id: Option<String>,
     pub context: EventContext,
@@ -110,29 +109,17 @@ pub fn parse_message_json(text: &str) -> Result<Message, String> {
     }
 }
 
-/// The top-level fields of one message with their values still JSON text, so
-/// that only the fields a message form uses are parsed, each once, straight
-/// into the strings and objects the message keeps.
-struct Fields<'a> {
-    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
+/// The top-level fields of one message, values unparsed until a message form
+/// asks for them.
+struct Fields<'a>(RawObject<'a>);
 
 impl<'a> Fields<'a> {
     fn parse(text: &'a str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
-            _ => format!("bad JSON: {e}"),
-        })
+        RawObject::parse(text).map(Self)
     }
 
-    /// The value of `key` as JSON text; of repeated keys the last wins, as
-    /// when the object is parsed whole.
     fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
+        self.0.raw(key)
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -163,78 +150,25 @@ impl<'a> Fields<'a> {
             Some(other) => Err(format!("\"{key}\" must be an object, got {other}")),
         }
     }
-}
 
-/// The string a raw JSON value holds, if it is one. The parser has already
-/// validated the text, so a string without escapes is its text between the
-/// quotes.
-fn raw_str(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
-    let text = raw.get();
-    if !text.starts_with('"') {
-        return Ok(None);
-    }
-    if !text.contains('\\') {
-        return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
-    }
-    serde_json::from_str::<String>(text)
-        .map(|s| Some(Cow::Owned(s)))
-        .map_err(|e| format!("bad JSON: {e}"))
-}
-
-fn parse_raw(raw: &RawValue) -> Result<Value, String> {
-    serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))
-}
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
-                let mut entries = Vec::with_capacity(16);
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Fields { entries })
-            }
+    /// The object at `key` kept as its text (absent and null are empty).
+    fn properties(&self, key: &str) -> Result<Properties, String> {
+        let Some(raw) = self.raw(key) else {
+            return Ok(Properties::default());
+        };
+        match raw.get().as_bytes().first() {
+            Some(b'{') => Ok(Properties::from_object_text(raw.get())),
+            _ => match parse_raw(raw)? {
+                Value::Null => Ok(Properties::default()),
+                other => Err(format!("\"{key}\" must be an object, got {other}")),
+            },
         }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
-/// A key, borrowed from the input unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
 fn parse_track(obj: &Fields<'_>, kind: &str) -> Result<TrackEvent, String> {
     let user = user_ref(obj)?;
-    let mut properties = obj.object("properties")?.unwrap_or_default();
+    let properties = obj.properties("properties")?;
     let event_type = match kind {
         "track" => match obj.raw("event") {
             None => return Err("missing \"event\"".into()),
@@ -253,7 +187,7 @@ fn parse_track(obj: &Fields<'_>, kind: &str) -> Result<TrackEvent, String> {
         _ => PAGEVIEW_EVENT.into(),
     };
     let time = message_time(obj)?.ok_or("missing \"time\" (or \"timestamp\")")?;
-    let context = event_context(obj, &mut properties, kind)?;
+    let context = event_context(obj, &properties, kind)?;
     Ok(TrackEvent {
         user,
         event_type,
@@ -358,7 +292,7 @@ fn message_time(obj: &Fields<'_>) -> Result<Option<i64>, String> {
 
 fn event_context(
     obj: &Fields<'_>,
-    properties: &mut Map<String, Value>,
+    properties: &Properties,
     kind: &str,
 ) -> Result<EventContext, String> {
     let mut ctx = obj.object("context")?.unwrap_or_default();
@@ -369,7 +303,7 @@ fn event_context(
     let user_agent = string_field(&ctx, &["userAgent"])?;
     // Segment `page` messages carry the page in their properties.
     let page_props = if kind == "page" {
-        properties.clone()
+        properties.to_map()
     } else {
         Map::new()
     };

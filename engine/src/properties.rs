@@ -1,0 +1,93 @@
+//! An event's property object, kept as the JSON text it came in.
+//!
+//! Events are imported by the million and most of their properties go to
+//! typed columns or straight back out as JSON text, so the object is not
+//! parsed into a `serde_json::Map` when the message is read: the promoted
+//! columns, the residual JSON column and the content id all work from the
+//! object's fields as raw text ([`crate::raw_json`]), each written exactly as
+//! the parsed object would have been.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::raw_json::{write_canonical, RawObject};
+
+/// A JSON object's text (validated when the message was parsed); empty for `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties(Box<str>);
+
+impl Properties {
+    /// Keeps the text of a JSON object the message parser has validated.
+    pub(crate) fn from_object_text(text: &str) -> Self {
+        Self(text.into())
+    }
+
+    /// The properties of a parsed object.
+    pub fn from_map(map: &Map<String, Value>) -> Self {
+        if map.is_empty() {
+            return Self::default();
+        }
+        Self(Value::Object(map.clone()).to_string().into())
+    }
+
+    /// The object parsed.
+    pub fn to_map(&self) -> Map<String, Value> {
+        match self.0.is_empty() {
+            true => Map::new(),
+            // Validated JSON object text (see `from_object_text`).
+            false => serde_json::from_str(&self.0).unwrap_or_default(),
+        }
+    }
+
+    /// The fields sorted by key, of a repeated key the last: the order of the
+    /// parsed object's `Map`.
+    pub(crate) fn sorted_fields(&self) -> Vec<(Cow<'_, str>, &RawValue)> {
+        match self.0.is_empty() {
+            true => Vec::new(),
+            false => RawObject::parse(&self.0)
+                .map(RawObject::into_sorted)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Writes the object as `serde_json` writes its parsed `Map`.
+    pub(crate) fn write_canonical(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(b"{")?;
+        for (i, (key, value)) in self.sorted_fields().iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, key).map_err(std::io::Error::other)?;
+            out.write_all(b":")?;
+            write_canonical(value, out)?;
+        }
+        out.write_all(b"}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_text_is_the_parsed_objects() {
+        for v in [
+            json!({}),
+            json!({"b": 1.5, "a": "x", "c": {"y": [1, "é"], "x": null}}),
+        ] {
+            let p = Properties::from_object_text(&v.to_string());
+            let mut out = Vec::new();
+            p.write_canonical(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+            assert_eq!(Value::Object(p.to_map()), v);
+        }
+        let spaced = Properties::from_object_text(r#"{ "b" : 2.50 , "a" : 1 , "b" : 3 }"#);
+        let mut out = Vec::new();
+        spaced.write_canonical(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":1,"b":3}"#);
+    }
+}
