@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{MemorySchemaProvider, Session};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column, JoinType, ScalarValue};
@@ -237,30 +237,33 @@ impl PropertySide {
             .into_iter()
             .find(|s| s.object_column() == name)
     }
-
-    fn hidden_prefix(self) -> &'static str {
-        match self {
-            Self::Event => "__ep",
-            Self::User => "__up",
-        }
-    }
 }
 
-/// A stored property column a rewritten events scan exposes under a hidden
-/// name: a promoted key's typed column, or (`key: None`) the residual JSON.
+/// A column a rewritten events scan exposes after Heap's sixteen, under a
+/// hidden name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HiddenColumn {
-    pub(crate) side: PropertySide,
-    pub(crate) key: Option<String>,
+pub(crate) enum HiddenColumn {
+    /// A stored event-property column: a promoted key's typed column, or
+    /// (`key: None`) the residual JSON.
+    Event { key: Option<String> },
+    /// A read of the surviving user's properties: `expr` over the stored
+    /// users columns, evaluated once per user in the users lookup and carried
+    /// through the join, instead of carrying the user's residual JSON to
+    /// every event row and reading it there.
+    UserRead {
+        name: String,
+        expr: Expr,
+        data_type: DataType,
+    },
 }
 
 impl HiddenColumn {
-    /// `__ep__<key>`, `__ep_rest`, `__up__<key>` or `__up_rest`.
+    /// `__ep__<key>`, `__ep_rest`, or a user read's own name.
     pub(crate) fn name(&self) -> String {
-        let prefix = self.side.hidden_prefix();
-        match &self.key {
-            Some(key) => format!("{prefix}__{key}"),
-            None => format!("{prefix}_rest"),
+        match self {
+            Self::Event { key: Some(key) } => format!("__ep__{key}"),
+            Self::Event { key: None } => "__ep_rest".to_string(),
+            Self::UserRead { name, .. } => name.clone(),
         }
     }
 }
@@ -304,19 +307,20 @@ impl EventsTable {
         Ok(self)
     }
 
-    /// A copy that also exposes `hidden` (their stored types, nullable,
-    /// appended to this table's schema).
+    /// A copy that also exposes `hidden` (nullable, appended to this
+    /// table's schema; event columns with their stored types).
     pub(crate) fn with_hidden_properties(&self, hidden: Vec<HiddenColumn>) -> Result<Self> {
         let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
         for column in &hidden {
-            let stored = match column.side {
-                PropertySide::Event => self.stored.events.schema(),
-                PropertySide::User => self.stored.users.schema(),
+            let field = match column {
+                HiddenColumn::Event { .. } => {
+                    let stored = self.stored.events.schema();
+                    let source = self.hidden_source(column).expect("an event column");
+                    stored.field_with_name(&source)?.clone()
+                }
+                HiddenColumn::UserRead { data_type, .. } => Field::new("", data_type.clone(), true),
             };
-            let field = stored.field_with_name(&self.stored_name(column))?;
-            fields.push(Arc::new(
-                field.clone().with_name(column.name()).with_nullable(true),
-            ));
+            fields.push(Arc::new(field.with_name(column.name()).with_nullable(true)));
         }
         Ok(Self {
             stored: self.stored.clone(),
@@ -349,25 +353,23 @@ impl EventsTable {
             .collect()
     }
 
-    /// The column of the stored events or users table behind a hidden one.
-    fn stored_name(&self, column: &HiddenColumn) -> String {
-        match (&column.key, column.side) {
-            (Some(key), side) => self.layout(side).column_name(key),
-            (None, PropertySide::Event) => EVENT_REST.to_string(),
-            (None, PropertySide::User) => USER_REST.to_string(),
-        }
-    }
-
     /// The hidden column called `name`.
     fn hidden_column(&self, name: &str) -> Option<&HiddenColumn> {
         self.hidden.iter().find(|h| h.name() == name)
     }
 
     /// The stored events column behind a hidden event-property column.
-    fn hidden_source(&self, name: &str) -> Option<String> {
-        self.hidden_column(name)
-            .filter(|h| h.side == PropertySide::Event)
-            .map(|h| self.stored_name(h))
+    fn hidden_source(&self, column: &HiddenColumn) -> Option<String> {
+        match column {
+            HiddenColumn::Event { key: Some(key) } => Some(self.event_layout.column_name(key)),
+            HiddenColumn::Event { key: None } => Some(EVENT_REST.to_string()),
+            HiddenColumn::UserRead { .. } => None,
+        }
+    }
+
+    /// The stored events column behind the hidden column called `name`.
+    fn hidden_source_of(&self, name: &str) -> Option<String> {
+        self.hidden_column(name).and_then(|h| self.hidden_source(h))
     }
 
     /// Whether a column is read straight from the stored events.
@@ -375,7 +377,7 @@ impl EventsTable {
         match name {
             "user_id" => !self.stored.has_merges,
             "event_properties" | "user_properties" => false,
-            _ => EVENTS_COLUMNS.contains(&name) || self.hidden_source(name).is_some(),
+            _ => EVENTS_COLUMNS.contains(&name) || self.hidden_source_of(name).is_some(),
         }
     }
 
@@ -480,7 +482,7 @@ impl EventsTable {
         let user_columns: Vec<&HiddenColumn> = wanted
             .iter()
             .filter_map(|name| self.hidden_column(name))
-            .filter(|h| h.side == PropertySide::User)
+            .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
             .collect();
         let needs_users = wanted.contains(&"user_properties")
             || !user_columns.is_empty()
@@ -507,8 +509,8 @@ impl EventsTable {
                             .alias("user_properties")
                     }
                     "event_properties" => self.event_properties_expr()?.alias("event_properties"),
-                    hidden if self.hidden_source(hidden).is_some() => {
-                        let source = self.hidden_source(hidden).expect("checked");
+                    hidden if self.hidden_source_of(hidden).is_some() => {
+                        let source = self.hidden_source_of(hidden).expect("checked");
                         Expr::Column(Column::new(Some("e"), source)).alias(hidden)
                     }
                     // Carried through the users lookup under its own name.
@@ -525,17 +527,18 @@ impl EventsTable {
     }
 
     /// `user_id → (surviving user id, that user's properties as JSON)`, plus
-    /// the survivor's stored property columns in `hidden` (user side).
+    /// the user reads in `hidden`, evaluated on the survivor's stored columns.
     fn users_lookup(&self, hidden: &[&HiddenColumn]) -> Result<LogicalPlan> {
-        let columns =
-            |q: &str| -> Vec<Expr> {
-                let mut exprs =
-                    vec![json_object_expr(q, USER_REST, &self.user_layout).alias("__props")];
-                exprs.extend(hidden.iter().map(|h| {
-                    Expr::Column(Column::new(Some(q), self.stored_name(h))).alias(h.name())
-                }));
-                exprs
-            };
+        let columns = |q: &str| -> Vec<Expr> {
+            let mut exprs =
+                vec![json_object_expr(q, USER_REST, &self.user_layout).alias("__props")];
+            // A read names the users columns unqualified: they are unique here.
+            exprs.extend(hidden.iter().filter_map(|h| match h {
+                HiddenColumn::UserRead { name, expr, .. } => Some(expr.clone().alias(name)),
+                HiddenColumn::Event { .. } => None,
+            }));
+            exprs
+        };
         let users = || provider_as_source(self.stored.users.clone());
         if !self.stored.has_merges {
             let mut exprs = vec![
@@ -617,7 +620,7 @@ impl TableProvider for EventsTable {
                     .transform(|e| {
                         Ok(match e {
                             Expr::Column(c) => {
-                                let name = self.hidden_source(&c.name).unwrap_or(c.name);
+                                let name = self.hidden_source_of(&c.name).unwrap_or(c.name);
                                 datafusion::common::tree_node::Transformed::yes(Expr::Column(
                                     Column::new(Some("e"), name),
                                 ))

@@ -7,11 +7,12 @@
 //! - Segment / RudderStack spec messages (`userId` / `anonymousId`, `messageId`,
 //!   `timestamp`, `traits`, `page`, `alias`, `context.page.*`, `context.userAgent`, …).
 
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::properties::Properties;
-use crate::raw_json::{parse_raw, raw_str, RawObject};
+use crate::raw_json::{parse_raw, raw_str, Key};
 use crate::time::parse_timestamp_micros;
 
 /// Who a message is about.
@@ -109,17 +110,65 @@ pub fn parse_message_json(text: &str) -> Result<Message, String> {
     }
 }
 
+/// Every top-level field some message form reads; the others are skipped.
+const FIELDS: &[&str] = &[
+    "type",
+    "event",
+    "properties",
+    "traits",
+    "context",
+    "name",
+    "user_id",
+    "identity",
+    "userId",
+    "anonymousId",
+    "anonymous_id",
+    "previousId",
+    "previous_id",
+    "time",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "session_id",
+    "sessionId",
+    "event_id",
+    "messageId",
+    "idempotency_key",
+    "page_url",
+    "page_title",
+    "referrer",
+    "device_type",
+    "browser",
+    "platform",
+    "country",
+    "region",
+    "city",
+];
+
+fn field_slot(key: &str) -> Option<usize> {
+    FIELDS.iter().position(|f| *f == key)
+}
+
 /// The top-level fields of one message, values unparsed until a message form
-/// asks for them.
-struct Fields<'a>(RawObject<'a>);
+/// asks for them. One pass over the text, no allocation: each known field
+/// lands in its slot (of a repeated key the last, as when the object is
+/// parsed whole), everything else is validated and skipped.
+struct Fields<'a> {
+    values: [Option<&'a RawValue>; FIELDS.len()],
+}
 
 impl<'a> Fields<'a> {
     fn parse(text: &'a str) -> Result<Self, String> {
-        RawObject::parse(text).map(Self)
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
+            _ => format!("bad JSON: {e}"),
+        })
     }
 
     fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.raw(key)
+        let slot = field_slot(key);
+        debug_assert!(slot.is_some(), "\"{key}\" is missing from FIELDS");
+        slot.and_then(|i| self.values[i])
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -163,6 +212,33 @@ impl<'a> Fields<'a> {
                 other => Err(format!("\"{key}\" must be an object, got {other}")),
             },
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
+                let mut values = [None; FIELDS.len()];
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match field_slot(key.as_str()) {
+                        Some(i) => values[i] = Some(map.next_value::<&'de RawValue>()?),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Fields { values })
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, Result, TableReference};
+use datafusion::common::{Column, Result};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -37,6 +37,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use crate::catalog::{EventsTable, HiddenColumn, PropertySide};
 use crate::dialect::key_may_match;
 use crate::layout::PromotedKey;
+use crate::users_table::USER_REST;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -55,18 +56,9 @@ enum Read {
 }
 
 impl Read {
-    /// The hidden scan columns this read needs.
-    fn columns(&self) -> Vec<HiddenColumn> {
-        let rest = |side| HiddenColumn { side, key: None };
+    fn side(&self) -> PropertySide {
         match self {
-            Self::Typed(side, key) => vec![
-                HiddenColumn {
-                    side: *side,
-                    key: Some(key.clone()),
-                },
-                rest(*side),
-            ],
-            Self::Rest(side) => vec![rest(*side)],
+            Self::Typed(side, _) | Self::Rest(side) => *side,
         }
     }
 }
@@ -97,33 +89,90 @@ fn classify(expr: &Expr, events: &EventsTable) -> Option<Read> {
     (!promoted.iter().any(reachable)).then_some(Read::Rest(side))
 }
 
-/// The rewritten call: `read` over the hidden columns of the scan `qualifier`,
+/// `call` answered from stored columns: the typed column of a promoted key
+/// (`typed`), falling back to the same call on the residual JSON (`rest`),
 /// cast back to the type `call` had.
-fn rewrite_read(
+fn read_expr(
     call: &ScalarFunction,
     read: &Read,
-    qualifier: &TableReference,
-    out_type: DataType,
+    typed: impl Fn(&str) -> Expr,
+    rest: Expr,
+    out_type: &DataType,
 ) -> Expr {
-    let column = |h: HiddenColumn| Expr::Column(Column::new(Some(qualifier.clone()), h.name()));
-    let side = match read {
-        Read::Typed(side, _) | Read::Rest(side) => *side,
-    };
     let mut args = call.args.clone();
-    args[0] = column(HiddenColumn { side, key: None });
+    args[0] = rest;
     let on_rest = cast(
         Expr::ScalarFunction(ScalarFunction::new_udf(call.func.clone(), args)),
         out_type.clone(),
     );
     match read {
-        Read::Typed(side, key) => {
-            let typed = column(HiddenColumn {
-                side: *side,
-                key: Some(key.clone()),
-            });
-            coalesce(vec![cast(typed, out_type), on_rest])
-        }
+        Read::Typed(_, key) => coalesce(vec![cast(typed(key), out_type.clone()), on_rest]),
         Read::Rest(_) => on_rest,
+    }
+}
+
+/// The hidden columns that answer one read. Event reads use the stored
+/// columns of the events scan; a user read becomes a column of its own,
+/// computed per user in the users lookup (`reads_so_far` numbers its name).
+fn hidden_columns(
+    call: &ScalarFunction,
+    read: &Read,
+    events: &EventsTable,
+    out_type: &DataType,
+    reads_so_far: usize,
+) -> Vec<HiddenColumn> {
+    match read.side() {
+        PropertySide::Event => {
+            let mut columns = vec![HiddenColumn::Event { key: None }];
+            if let Read::Typed(_, key) = read {
+                columns.insert(
+                    0,
+                    HiddenColumn::Event {
+                        key: Some(key.clone()),
+                    },
+                );
+            }
+            columns
+        }
+        PropertySide::User => {
+            let layout = events.layout(PropertySide::User);
+            let expr = read_expr(
+                call,
+                read,
+                |key| col_unqualified(&layout.column_name(key)),
+                col_unqualified(USER_REST),
+                out_type,
+            );
+            vec![HiddenColumn::UserRead {
+                name: format!("__up_read{reads_so_far}"),
+                expr,
+                data_type: out_type.clone(),
+            }]
+        }
+    }
+}
+
+fn col_unqualified(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// Whether two hidden columns answer the same thing (user reads by what
+/// they compute, whatever they were named).
+fn same_column(a: &HiddenColumn, b: &HiddenColumn) -> bool {
+    match (a, b) {
+        (
+            HiddenColumn::UserRead {
+                expr: e1,
+                data_type: t1,
+                ..
+            },
+            HiddenColumn::UserRead {
+                expr: e2,
+                data_type: t2,
+                ..
+            },
+        ) => e1 == e2 && t1 == t2,
+        _ => a == b,
     }
 }
 
@@ -160,11 +209,27 @@ impl OptimizerRule for PromotedProperties {
         if events.has_hidden() {
             return Ok(Transformed::no(plan));
         }
+        let input_schema = projection.input.schema().clone();
+        // Each read with the hidden columns that answer it, in visiting order.
+        let answers = |e: &Expr, hidden: &[HiddenColumn]| -> Result<Option<Vec<HiddenColumn>>> {
+            let Some(read) = classify(e, events) else {
+                return Ok(None);
+            };
+            let Expr::ScalarFunction(call) = e else {
+                unreachable!("classify matched a function call")
+            };
+            let out_type = e.get_type(&input_schema)?;
+            let reads = hidden
+                .iter()
+                .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
+                .count();
+            Ok(Some(hidden_columns(call, &read, events, &out_type, reads)))
+        };
         let mut hidden: Vec<HiddenColumn> = Vec::new();
         for expr in &projection.expr {
             expr.apply(|e| {
-                for column in classify(e, events).iter().flat_map(Read::columns) {
-                    if !hidden.contains(&column) {
+                for column in answers(e, &hidden)?.into_iter().flatten() {
+                    if !hidden.iter().any(|h| same_column(h, &column)) {
                         hidden.push(column);
                     }
                 }
@@ -187,7 +252,7 @@ impl OptimizerRule for PromotedProperties {
             .with_fetch(scan.fetch)
             .build()?;
         let qualifier = scan.table_name.clone();
-        let input_schema = projection.input.schema().clone();
+        let column = |name: String| Expr::Column(Column::new(Some(qualifier.clone()), name));
         let exprs = projection
             .expr
             .iter()
@@ -196,13 +261,34 @@ impl OptimizerRule for PromotedProperties {
                     let Some(read) = classify(&e, events) else {
                         return Ok(Transformed::no(e));
                     };
-                    let out_type = e.get_type(&input_schema)?;
                     let Expr::ScalarFunction(call) = &e else {
                         unreachable!("classify matched a function call")
                     };
-                    Ok(Transformed::yes(rewrite_read(
-                        call, &read, &qualifier, out_type,
-                    )))
+                    let out_type = e.get_type(&input_schema)?;
+                    Ok(Transformed::yes(match read.side() {
+                        PropertySide::Event => read_expr(
+                            call,
+                            &read,
+                            |key| {
+                                column(
+                                    HiddenColumn::Event {
+                                        key: Some(key.to_string()),
+                                    }
+                                    .name(),
+                                )
+                            },
+                            column(HiddenColumn::Event { key: None }.name()),
+                            &out_type,
+                        ),
+                        PropertySide::User => {
+                            let wanted = hidden_columns(call, &read, events, &out_type, 0);
+                            let found = hidden
+                                .iter()
+                                .find(|h| wanted.iter().any(|w| same_column(h, w)))
+                                .expect("every read's column was collected above");
+                            column(found.name())
+                        }
+                    }))
                 })?;
                 Ok(if rewritten.transformed {
                     // Keep the output name the parent plan refers to.

@@ -28,16 +28,6 @@ impl<'a> RawObject<'a> {
         })
     }
 
-    /// The value of `key` as JSON text; of repeated keys the last wins, as
-    /// when the object is parsed whole.
-    pub(crate) fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
-    }
-
     /// The fields sorted by key, of repeated keys only the last: the order
     /// and content of the object parsed whole into a `serde_json::Map`.
     pub(crate) fn into_sorted(mut self) -> Vec<(Cow<'a, str>, &'a RawValue)> {
@@ -125,7 +115,13 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
 }
 
 /// A key, borrowed from the input unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(Cow<'a, str>);
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

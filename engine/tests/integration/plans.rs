@@ -85,6 +85,18 @@ async fn user_properties_without_merges_read_stored_columns() {
     let plan = physical_plan(&trail, sql).await;
     assert!(!plan.contains("trail_json_object"), "{plan}");
     assert!(plan.contains("up__plan_level"), "{plan}");
+    // Each read is evaluated once per user, in the users lookup: the join
+    // carries its value, not the user's residual JSON, to the event rows.
+    assert!(!plan.contains("__up_rest"), "{plan}");
+    let join = plan
+        .lines()
+        .position(|l| l.contains("HashJoinExec"))
+        .expect("a users join");
+    let read = plan
+        .lines()
+        .position(|l| l.contains("trail_prop(user_properties_rest"))
+        .expect("a read of the residual user JSON");
+    assert!(read > join, "the read runs below the join\n{plan}");
     assert_eq!(
         super::fixture::rows(&trail, sql).await,
         ["u1|Pro|NULL|NULL", "u2|Free|ad|ad", "u3|NULL|NULL|NULL"]
