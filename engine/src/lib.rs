@@ -15,6 +15,7 @@
 //! [`Trail::add_user_properties`]) and query with [`Trail::sql`].
 
 pub mod catalog;
+mod count_distinct;
 pub mod dialect;
 mod error;
 mod event_batch;

@@ -1,10 +1,15 @@
-//! Several `COUNT(DISTINCT …)` in one grouped aggregate, computed as one
-//! small aggregate per distinct argument.
+//! Several `COUNT(DISTINCT …)` in one grouped aggregate.
 //!
 //! DataFusion keeps a hash set per group per `COUNT(DISTINCT x)` (a
 //! specialised accumulator exists only for integers), so the documented
 //! engagement query — three distinct counts per user — spent its time and
-//! memory on millions of tiny sets. This rule rewrites
+//! memory on millions of tiny sets. When every distinct argument has a type
+//! [`crate::count_distinct`] handles (integers, dates, times, timestamps,
+//! strings, binary), this rule replaces each `COUNT(DISTINCT x)` with
+//! `trail_count_distinct(x)` under the same name: one aggregate, one pass
+//! over the input (see that module).
+//!
+//! Otherwise (say, a `COUNT(DISTINCT)` of floats or decimals) it rewrites
 //!
 //! ```text
 //! Aggregate: groupBy=[g], aggr=[count(*), count(DISTINCT a), count(DISTINCT b)]
@@ -24,10 +29,13 @@
 //!     … the same for b (db)
 //! ```
 //! Distinct pairs are rows of an ordinary hash aggregate, which is what
-//! DuckDB and ClickHouse do. The input is evaluated once per branch; the rule
-//! applies only to deterministic inputs, grouped aggregates, and when every
-//! distinct aggregate is a plain `COUNT(DISTINCT x)` over two or more
-//! different arguments (a single one is DataFusion's `SingleDistinctToGroupBy`).
+//! DuckDB and ClickHouse do; the input is evaluated once per branch, so
+//! this form needs a deterministic input.
+//!
+//! Either way the rule applies only to grouped aggregates and when every
+//! distinct aggregate is a plain `COUNT(DISTINCT x)` (no `FILTER`) over two
+//! or more different arguments (a single one is DataFusion's
+//! `SingleDistinctToGroupBy`).
 
 use std::sync::Arc;
 
@@ -35,7 +43,9 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, NullEquality, Result, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count;
-use datafusion::logical_expr::{col, Aggregate, Expr, JoinType, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{
+    col, Aggregate, Expr, ExprSchemable, JoinType, LogicalPlan, LogicalPlanBuilder,
+};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -98,7 +108,31 @@ impl OptimizerRule for MultiDistinctCount {
                 .group_expr
                 .iter()
                 .all(|g| !matches!(g, Expr::GroupingSet(_)) && !g.is_volatile());
-        if distinct_args.len() < 2 || !grouped || has_volatile(&agg.input)? {
+        if distinct_args.len() < 2 || !grouped {
+            return Ok(Transformed::no(plan));
+        }
+        let input_schema = agg.input.schema();
+        let mut one_pass = true;
+        for arg in &distinct_args {
+            one_pass &= crate::count_distinct::supported(&arg.get_type(input_schema)?);
+        }
+        if one_pass {
+            let aggr_expr = agg
+                .aggr_expr
+                .iter()
+                .map(|e| match distinct_count_arg(e) {
+                    Some(arg) => crate::count_distinct::count_distinct(
+                        arg.clone(),
+                        e.schema_name().to_string(),
+                    ),
+                    None => e.clone(),
+                })
+                .collect();
+            let rewritten =
+                Aggregate::try_new(Arc::clone(&agg.input), agg.group_expr.clone(), aggr_expr)?;
+            return Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)));
+        }
+        if has_volatile(&agg.input)? {
             return Ok(Transformed::no(plan));
         }
         // A plan the builder cannot express this way (say, one still holding
@@ -203,20 +237,30 @@ mod tests {
     async fn optimized(sql: &str) -> String {
         let ctx = SessionContext::new();
         ctx.add_optimizer_rule(Arc::new(MultiDistinctCount));
-        ctx.sql("CREATE TABLE t(g VARCHAR, a VARCHAR, b INT) AS VALUES ('x', 'p', 1)")
-            .await
-            .unwrap();
+        ctx.sql(
+            "CREATE TABLE t(g VARCHAR, a VARCHAR, b INT, f DOUBLE) AS VALUES ('x', 'p', 1, 0.5)",
+        )
+        .await
+        .unwrap();
         let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
         let text = plan.display_indent().to_string();
         text
     }
 
     #[tokio::test]
-    async fn splits_two_distinct_counts_and_leaves_the_rest() {
-        let split =
+    async fn replaces_distinct_counts_splits_other_types_and_leaves_the_rest() {
+        let one_pass =
             optimized("SELECT g, COUNT(*), COUNT(DISTINCT a), COUNT(DISTINCT b) FROM t GROUP BY g")
                 .await;
+        assert!(one_pass.contains("trail_count_distinct(t.a)"), "{one_pass}");
+        assert!(one_pass.contains("trail_count_distinct(t.b)"), "{one_pass}");
+        assert!(!one_pass.contains("Join"), "{one_pass}");
+        // A float argument: one aggregate per argument, joined.
+        let split =
+            optimized("SELECT g, COUNT(*), COUNT(DISTINCT a), COUNT(DISTINCT f) FROM t GROUP BY g")
+                .await;
         assert!(split.contains("__trail_distinct_1"), "{split}");
+        assert!(!split.contains("trail_count_distinct"), "{split}");
         let distinct_aggregates = split
             .lines()
             .filter(|l| l.contains("Aggregate:") && l.contains("DISTINCT"))
@@ -226,10 +270,15 @@ mod tests {
             "SELECT g, COUNT(DISTINCT a) FROM t GROUP BY g",
             "SELECT COUNT(DISTINCT a), COUNT(DISTINCT b) FROM t",
             "SELECT g, COUNT(DISTINCT a), SUM(DISTINCT b) FROM t GROUP BY g",
-            "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT b) FROM t WHERE random() < 2 GROUP BY g",
+            "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT b) FILTER (WHERE b > 1) FROM t GROUP BY g",
+            "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT f) FROM t WHERE random() < 2 GROUP BY g",
         ] {
             let plan = optimized(unchanged).await;
             assert!(!plan.contains("__trail_distinct"), "{unchanged}\n{plan}");
+            assert!(
+                !plan.contains("trail_count_distinct"),
+                "{unchanged}\n{plan}"
+            );
         }
     }
 

@@ -76,6 +76,7 @@ impl Trail {
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::count_distinct::SinglePhaseDistinctCount))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));

@@ -1,0 +1,609 @@
+//! `trail_count_distinct(x)`: `COUNT(DISTINCT x)` as a columnar groups
+//! accumulator.
+//!
+//! ```text
+//! trail_count_distinct(x) -> BIGINT NOT NULL
+//! ```
+//! The number of different non-NULL values of `x` in the group; 0 for a
+//! group (or an empty input) with none.
+//!
+//! ```sql
+//! SELECT g, trail_count_distinct(x) FROM (VALUES ('a', 1), ('a', 1), ('a', 2), ('b', NULL)) t(g, x) GROUP BY g;
+//! -- a | 2
+//! -- b | 0
+//! ```
+//!
+//! Each value gets a `u32` id once ([`super::values`]); the accumulator keeps
+//! one flat hash set of `(group << 32) | id` for all groups and a count per
+//! group, incremented when an insert is new. DataFusion's own distinct count
+//! keeps a hash set per group (millions of small sets for a per-user query).
+//!
+//! The partial state is one list of the group's distinct values, which is
+//! what DataFusion's `COUNT(DISTINCT)` passes too; merging inserts them
+//! like input rows. [`super::SinglePhaseDistinctCount`] plans the aggregate
+//! in one phase where it can, so the lists are built only when the plan must
+//! keep two phases (or spills).
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::filter;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use hashbrown::HashSet;
+
+use super::values::ValueIds;
+
+/// The function's SQL name.
+pub(crate) const NAME: &str = "trail_count_distinct";
+
+/// The aggregate function (see the module documentation).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CountDistinct {
+    signature: Signature,
+}
+
+impl CountDistinct {
+    pub(crate) fn new() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+
+    fn groups(args: &AccumulatorArgs) -> Result<DistinctCountGroups> {
+        let [field] = args.expr_fields else {
+            return exec_err!("{NAME} takes one argument");
+        };
+        DistinctCountGroups::try_new(field.data_type())
+    }
+}
+
+fn list_item(data_type: &DataType) -> FieldRef {
+    Arc::new(Field::new_list_field(data_type.clone(), true))
+}
+
+impl AggregateUDFImpl for CountDistinct {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    /// As `COUNT`: 0 where there is no input (e.g. a decorrelated scalar
+    /// subquery with no matching row).
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let [value] = args.input_fields else {
+            return exec_err!("{NAME} takes one argument");
+        };
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[distinct]", args.name),
+            DataType::List(list_item(value.data_type())),
+            true,
+        ))])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleGroup(Self::groups(&args)?)))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Self::groups(&args)?))
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
+    }
+}
+
+/// The groups accumulator (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct DistinctCountGroups {
+    ids: ValueIds,
+    /// `(group << 32) | value id` of every (group, value) seen.
+    seen: HashSet<u64>,
+    /// The number of distinct values of each group.
+    counts: Vec<i64>,
+}
+
+impl DistinctCountGroups {
+    pub(crate) fn try_new(data_type: &DataType) -> Result<Self> {
+        Ok(Self {
+            ids: ValueIds::try_new(data_type)?,
+            seen: HashSet::default(),
+            counts: Vec::new(),
+        })
+    }
+
+    /// Counts the rows of `values` that pass `filter` into their groups.
+    fn add(
+        &mut self,
+        values: &dyn Array,
+        groups: &[usize],
+        filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        if total_num_groups > u32::MAX as usize + 1 {
+            return exec_err!("{NAME}: more than 2^32 groups");
+        }
+        self.counts.resize(total_num_groups, 0);
+        let Self { ids, seen, counts } = self;
+        ids.for_each(values, groups, filter, |group, id| {
+            if seen.insert(((group as u64) << 32) | u64::from(id)) {
+                counts[group] += 1;
+            }
+        })
+    }
+
+    /// Removes the groups `emit_to` emits from the set, renumbering the
+    /// rest; with `ids_out`, collects the removed ones' value ids grouped
+    /// by group (positions from `offsets`).
+    fn take_groups(&mut self, emit_to: EmitTo, mut out: Option<(&[i32], &mut [u32])>) {
+        let emitted = match emit_to {
+            EmitTo::All => self.counts.len(),
+            EmitTo::First(n) => n,
+        } as u64;
+        let mut cursors: Vec<i32> = out
+            .as_ref()
+            .map(|(offsets, _)| offsets[..offsets.len() - 1].to_vec())
+            .unwrap_or_default();
+        let mut place = |group: u64, id: u32| {
+            if let Some((_, ids)) = &mut out {
+                let cursor = &mut cursors[group as usize];
+                ids[*cursor as usize] = id;
+                *cursor += 1;
+            }
+        };
+        if emitted as usize == self.counts.len() {
+            for key in self.seen.drain() {
+                place(key >> 32, key as u32);
+            }
+        } else {
+            // Rare (ordered input, memory pressure): one pass over the set.
+            let shift = emitted << 32;
+            let mut rest = HashSet::with_capacity(self.seen.len());
+            for key in self.seen.drain() {
+                if key >> 32 < emitted {
+                    place(key >> 32, key as u32);
+                } else {
+                    rest.insert(key - shift);
+                }
+            }
+            self.seen = rest;
+        }
+    }
+}
+
+impl GroupsAccumulator for DistinctCountGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.add(
+            values[0].as_ref(),
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.take_groups(emit_to, None);
+        let counts = emit_to.take_needed(&mut self.counts);
+        Ok(Arc::new(Int64Array::from(counts)))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let n = match emit_to {
+            EmitTo::All => self.counts.len(),
+            EmitTo::First(n) => n,
+        };
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0i32);
+        let mut total = 0usize;
+        for &c in &self.counts[..n] {
+            total += c as usize;
+            let Ok(end) = i32::try_from(total) else {
+                return exec_err!("{NAME}: a partial state of more than 2^31 values");
+            };
+            offsets.push(end);
+        }
+        let mut ids = vec![0u32; total];
+        self.take_groups(emit_to, Some((&offsets, &mut ids)));
+        emit_to.take_needed(&mut self.counts);
+        let values = self.ids.values(ids)?;
+        let list = ListArray::try_new(
+            list_item(self.ids.data_type()),
+            OffsetBuffer::new(offsets.into()),
+            values,
+            None,
+        )?;
+        Ok(vec![Arc::new(list)])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        let lists = values[0].as_list::<i32>();
+        let offsets = lists.value_offsets();
+        let (start, end) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+        let elements = lists.values().slice(start, end - start);
+        // Each list element takes its row's group.
+        let mut element_groups = Vec::with_capacity(end - start);
+        for (row, &group) in group_indices.iter().enumerate() {
+            let len = (offsets[row + 1] - offsets[row]) as usize;
+            element_groups.extend(std::iter::repeat_n(group, len));
+        }
+        if lists.null_count() == 0 {
+            return self.add(elements.as_ref(), &element_groups, None, total_num_groups);
+        }
+        // A NULL list (no state) counts nothing, whatever its offsets span.
+        let valid: BooleanArray = (0..lists.len())
+            .flat_map(|row| {
+                let len = (offsets[row + 1] - offsets[row]) as usize;
+                std::iter::repeat_n(Some(lists.is_valid(row)), len)
+            })
+            .collect();
+        self.add(
+            elements.as_ref(),
+            &element_groups,
+            Some(&valid),
+            total_num_groups,
+        )
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        // Each row becomes its own group: a list of its value, or empty.
+        let values = &values[0];
+        let counted: BooleanArray = (0..values.len())
+            .map(|row| {
+                Some(
+                    values.is_valid(row)
+                        && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)),
+                )
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(values.len() + 1);
+        offsets.push(0i32);
+        let mut end = 0i32;
+        for keep in counted.values().iter() {
+            end += i32::from(keep);
+            offsets.push(end);
+        }
+        let kept = filter(values, &counted)?;
+        let list = ListArray::try_new(
+            list_item(self.ids.data_type()),
+            OffsetBuffer::new(offsets.into()),
+            kept,
+            None,
+        )?;
+        Ok(vec![Arc::new(list)])
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>()
+            + self.ids.size()
+            + self.seen.capacity() * (size_of::<u64>() + 1)
+            + self.counts.capacity() * size_of::<i64>()
+    }
+}
+
+/// The accumulator without `GROUP BY`: the groups accumulator with one group.
+#[derive(Debug)]
+struct SingleGroup(DistinctCountGroups);
+
+impl Accumulator for SingleGroup {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let groups = vec![0; values[0].len()];
+        self.0.update_batch(values, &groups, None, 1)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let groups = vec![0; states[0].len()];
+        self.0.merge_batch(states, &groups, 1)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        // `state` takes the set; put the values back so that evaluating
+        // afterwards still sees them.
+        self.0.counts.resize(1, 0);
+        let state = self.0.state(EmitTo::All)?;
+        self.0.merge_batch(&state, &[0], 1)?;
+        state
+            .iter()
+            .map(|array| ScalarValue::try_from_array(array, 0))
+            .collect()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(
+            self.0.counts.first().copied().unwrap_or(0),
+        )))
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.0.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{
+        BinaryArray, Int64Array as I64, Int8Array, LargeStringArray, StringArray, StringViewArray,
+        TimestampMicrosecondArray, UInt64Array,
+    };
+
+    /// Arrays of every kind of value id: narrow, wide and bytes, with
+    /// NULLs, negative numbers, values past `i64::MAX` and strings longer
+    /// than a view's 12 inline bytes.
+    fn samples() -> Vec<ArrayRef> {
+        let long = "a string longer than twelve bytes";
+        vec![
+            Arc::new(Int8Array::from(vec![
+                Some(-1),
+                Some(1),
+                Some(-1),
+                None,
+                Some(127),
+                Some(-128),
+                Some(1),
+                None,
+            ])),
+            Arc::new(I64::from(vec![
+                Some(i64::MIN),
+                Some(-1),
+                Some(0),
+                None,
+                Some(i64::MAX),
+                Some(-1),
+                Some(0),
+                Some(5),
+            ])),
+            Arc::new(UInt64Array::from(vec![
+                Some(u64::MAX),
+                Some(1),
+                Some(u64::MAX),
+                None,
+                Some(1 << 63),
+                Some(0),
+                Some(0),
+                Some(2),
+            ])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    Some(1),
+                    Some(2),
+                    Some(1),
+                    None,
+                    Some(-5),
+                    Some(2),
+                    Some(3),
+                    Some(1),
+                ])
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                Some(long),
+                Some("a"),
+                None,
+                Some(""),
+                Some(long),
+                Some("b"),
+                Some(""),
+            ])),
+            Arc::new(LargeStringArray::from(vec![
+                Some("a"),
+                Some(long),
+                Some("a"),
+                None,
+                Some(""),
+                Some(long),
+                Some("b"),
+                Some(""),
+            ])),
+            Arc::new(StringViewArray::from(vec![
+                Some("a"),
+                Some(long),
+                Some("a"),
+                None,
+                Some(""),
+                Some(long),
+                Some("b"),
+                Some(""),
+            ])),
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"x"[..]),
+                Some(b"y"),
+                Some(b"x"),
+                None,
+                Some(b""),
+                Some(b"y"),
+                Some(b"x"),
+                Some(b""),
+            ])),
+        ]
+    }
+
+    /// Groups of the eight sample rows: group 2 gets only row 3, a NULL
+    /// in every sample.
+    const GROUPS: [usize; 8] = [0, 0, 1, 2, 1, 0, 1, 0];
+
+    /// Distinct non-NULL values per group, counted the slow way.
+    fn expected(values: &ArrayRef, groups: &[usize], filter: Option<&[bool]>) -> Vec<i64> {
+        let n = groups.iter().max().map_or(0, |g| g + 1);
+        let mut seen = vec![Vec::<ScalarValue>::new(); n];
+        for (row, &g) in groups.iter().enumerate() {
+            let v = ScalarValue::try_from_array(values, row).unwrap();
+            if !v.is_null() && filter.is_none_or(|f| f[row]) && !seen[g].contains(&v) {
+                seen[g].push(v);
+            }
+        }
+        seen.iter().map(|s| s.len() as i64).collect()
+    }
+
+    fn counts(array: ArrayRef) -> Vec<i64> {
+        array
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn counts_distinct_non_null_values_per_group() {
+        for values in samples() {
+            let mut acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+            // Twice: repeats across batches are not counted again.
+            for _ in 0..2 {
+                acc.update_batch(std::slice::from_ref(&values), &GROUPS, None, 3)
+                    .unwrap();
+            }
+            let got = counts(acc.evaluate(EmitTo::All).unwrap());
+            assert_eq!(
+                got,
+                expected(&values, &GROUPS, None),
+                "{}",
+                values.data_type()
+            );
+            assert_eq!(got[2], 0, "a group of NULLs counts 0");
+        }
+    }
+
+    #[test]
+    fn filter_excludes_rows() {
+        let keep = [true, false, true, true, false, true, true, false];
+        let filter = BooleanArray::from(keep.to_vec());
+        for values in samples() {
+            let mut acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+            acc.update_batch(std::slice::from_ref(&values), &GROUPS, Some(&filter), 3)
+                .unwrap();
+            let got = counts(acc.evaluate(EmitTo::All).unwrap());
+            assert_eq!(
+                got,
+                expected(&values, &GROUPS, Some(&keep)),
+                "{}",
+                values.data_type()
+            );
+        }
+    }
+
+    #[test]
+    fn merged_partial_states_give_the_same_counts() {
+        for values in samples() {
+            let dt = values.data_type();
+            // Rows 0..5 in one partial accumulator, 5..8 in another (groups
+            // numbered differently there, as another partition would).
+            let mut first = DistinctCountGroups::try_new(dt).unwrap();
+            first
+                .update_batch(&[values.slice(0, 5)], &GROUPS[..5], None, 3)
+                .unwrap();
+            let mut second = DistinctCountGroups::try_new(dt).unwrap();
+            second
+                .update_batch(&[values.slice(5, 3)], &[1, 0, 1], None, 2)
+                .unwrap();
+            let state_first = first.state(EmitTo::All).unwrap();
+            let state_second = second.state(EmitTo::All).unwrap();
+            assert_eq!(state_first[0].data_type(), &DataType::List(list_item(dt)));
+
+            let mut last = DistinctCountGroups::try_new(dt).unwrap();
+            last.merge_batch(&state_first, &[0, 1, 2], 3).unwrap();
+            last.merge_batch(&state_second, &[1, 0], 3).unwrap();
+            // Row-by-row conversion (skipped partial aggregation) merges too.
+            let converted = last.convert_to_state(&[values.slice(0, 2)], None).unwrap();
+            last.merge_batch(&converted, &[0, 0], 3).unwrap();
+            let got = counts(last.evaluate(EmitTo::All).unwrap());
+            assert_eq!(got, expected(&values, &GROUPS, None), "{dt}");
+        }
+    }
+
+    #[test]
+    fn converted_state_keeps_only_counted_rows() {
+        let values: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("b")]));
+        let filter = BooleanArray::from(vec![true, true, false]);
+        let acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        let state = acc.convert_to_state(&[values], Some(&filter)).unwrap();
+        let lists = state[0].as_list::<i32>();
+        assert_eq!(lists.value_offsets(), &[0, 1, 1, 1]);
+        assert_eq!(lists.value(0).as_string::<i32>().value(0), "a");
+    }
+
+    #[test]
+    fn emitting_the_first_groups_renumbers_the_rest() {
+        let values: ArrayRef = Arc::new(StringViewArray::from(vec!["a", "b", "a", "c", "c", "d"]));
+        let mut acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        acc.update_batch(std::slice::from_ref(&values), &[0, 0, 1, 1, 2, 2], None, 3)
+            .unwrap();
+        assert_eq!(counts(acc.evaluate(EmitTo::First(1)).unwrap()), vec![2]);
+        // Old group 1 is now 0: "a" and "c" are already there.
+        let more: ArrayRef = Arc::new(StringViewArray::from(vec!["a", "e", "d"]));
+        acc.update_batch(&[more], &[0, 0, 1], None, 2).unwrap();
+        let state = acc.state(EmitTo::First(1)).unwrap();
+        let mut first: Vec<String> = state[0]
+            .as_list::<i32>()
+            .value(0)
+            .as_string_view()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        first.sort();
+        assert_eq!(first, ["a", "c", "e"]);
+        assert_eq!(counts(acc.evaluate(EmitTo::All).unwrap()), vec![2]);
+    }
+
+    #[test]
+    fn without_group_by() {
+        let mut acc = SingleGroup(DistinctCountGroups::try_new(&DataType::Utf8).unwrap());
+        assert_eq!(acc.evaluate().unwrap(), ScalarValue::Int64(Some(0)));
+        let values: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("a"),
+            Some("b"),
+        ]));
+        acc.update_batch(&[values]).unwrap();
+        let state = acc.state().unwrap();
+        assert_eq!(acc.evaluate().unwrap(), ScalarValue::Int64(Some(2)));
+        let mut other = SingleGroup(DistinctCountGroups::try_new(&DataType::Utf8).unwrap());
+        let state: Vec<ArrayRef> = state.iter().map(|s| s.to_array().unwrap()).collect();
+        other.merge_batch(&state).unwrap();
+        assert_eq!(other.evaluate().unwrap(), ScalarValue::Int64(Some(2)));
+    }
+}
