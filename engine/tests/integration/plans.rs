@@ -134,3 +134,38 @@ async fn a_user_filter_reads_only_that_users_stored_ids() {
         assert_eq!(found, ids, "{sql}\n{plan}");
     }
 }
+
+/// The documented engagement query counts three distinct things per user in
+/// one aggregate over one scan of the events (engine/src/count_distinct/):
+/// no per-argument branches joined on the user, no partial/final split.
+/// Its answer is checked in `slt/fixture/seed_queries.slt`.
+#[tokio::test]
+async fn distinct_counts_per_user_are_one_single_phase_aggregate() {
+    let (_dir, trail) = fixture_trail().await;
+    let engagement = include_str!("../../../testdata/seed_queries/engagement.sql");
+    let plan = physical_plan(&trail, engagement).await;
+    let aggregates: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("AggregateExec"))
+        .collect();
+    assert_eq!(aggregates.len(), 1, "{plan}");
+    assert!(aggregates[0].contains("mode=SinglePartitioned"), "{plan}");
+    assert_eq!(
+        aggregates[0].matches("trail_count_distinct(").count(),
+        3,
+        "{plan}"
+    );
+    let event_scans = plan
+        .lines()
+        .filter(|l| l.contains("DataSourceExec") && l.contains("event_date="))
+        .count();
+    assert_eq!(event_scans, 1, "{plan}");
+    // One join remains: the events' users lookup (merged ids).
+    let joins = plan.lines().filter(|l| l.contains("HashJoinExec")).count();
+    let users_lookup = physical_plan(&trail, "SELECT user_id FROM events").await;
+    let lookup_joins = users_lookup
+        .lines()
+        .filter(|l| l.contains("HashJoinExec"))
+        .count();
+    assert_eq!(joins, lookup_joins, "{plan}");
+}
