@@ -11,6 +11,7 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::event_batch::CONTEXT_COLUMNS;
 use crate::properties::Properties;
 use crate::raw_json::{parse_raw, raw_str, Key};
 use crate::time::parse_timestamp_micros;
@@ -110,7 +111,8 @@ pub fn parse_message_json(text: &str) -> Result<Message, String> {
     }
 }
 
-/// Every top-level field some message form reads; the others are skipped.
+/// Every top-level field some message form reads, besides the flat
+/// page/device/location fields; the others are skipped.
 const FIELDS: &[&str] = &[
     "type",
     "event",
@@ -134,19 +136,19 @@ const FIELDS: &[&str] = &[
     "event_id",
     "messageId",
     "idempotency_key",
-    "page_url",
-    "page_title",
-    "referrer",
-    "device_type",
-    "browser",
-    "platform",
-    "country",
-    "region",
-    "city",
 ];
 
+/// Slots: [`FIELDS`], then the flat page/device/location fields, named as
+/// their columns.
+const SLOTS: usize = FIELDS.len() + CONTEXT_COLUMNS.len();
+
 fn field_slot(key: &str) -> Option<usize> {
-    FIELDS.iter().position(|f| *f == key)
+    FIELDS.iter().position(|f| *f == key).or_else(|| {
+        CONTEXT_COLUMNS
+            .iter()
+            .position(|f| *f == key)
+            .map(|i| FIELDS.len() + i)
+    })
 }
 
 /// The top-level fields of one message, values unparsed until a message form
@@ -154,7 +156,7 @@ fn field_slot(key: &str) -> Option<usize> {
 /// lands in its slot (of a repeated key the last, as when the object is
 /// parsed whole), everything else is validated and skipped.
 struct Fields<'a> {
-    values: [Option<&'a RawValue>; FIELDS.len()],
+    values: [Option<&'a RawValue>; SLOTS],
 }
 
 impl<'a> Fields<'a> {
@@ -167,7 +169,10 @@ impl<'a> Fields<'a> {
 
     fn raw(&self, key: &str) -> Option<&'a RawValue> {
         let slot = field_slot(key);
-        debug_assert!(slot.is_some(), "\"{key}\" is missing from FIELDS");
+        debug_assert!(
+            slot.is_some(),
+            "\"{key}\" has no slot (FIELDS, CONTEXT_COLUMNS)"
+        );
         slot.and_then(|i| self.values[i])
     }
 
@@ -226,7 +231,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
-                let mut values = [None; FIELDS.len()];
+                let mut values = [None; SLOTS];
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match field_slot(key.as_str()) {
                         Some(i) => values[i] = Some(map.next_value::<&'de RawValue>()?),
