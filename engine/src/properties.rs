@@ -25,14 +25,6 @@ impl Properties {
         Self(text.into())
     }
 
-    /// The properties of a parsed object.
-    pub fn from_map(map: &Map<String, Value>) -> Self {
-        if map.is_empty() {
-            return Self::default();
-        }
-        Self(Value::Object(map.clone()).to_string().into())
-    }
-
     /// The object parsed.
     pub fn to_map(&self) -> Map<String, Value> {
         match self.0.is_empty() {
