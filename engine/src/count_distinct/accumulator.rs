@@ -5,12 +5,14 @@
 //! trail_count_distinct(x) -> BIGINT NOT NULL
 //! ```
 //! The number of different non-NULL values of `x` in the group; 0 for a
-//! group (or an empty input) with none.
+//! group (or an empty input) with none. It is not registered by name: the
+//! rule of [`crate::multi_distinct`] puts it in place of `COUNT(DISTINCT x)`.
 //!
 //! ```sql
-//! SELECT g, trail_count_distinct(x) FROM (VALUES ('a', 1), ('a', 1), ('a', 2), ('b', NULL)) t(g, x) GROUP BY g;
-//! -- a | 2
-//! -- b | 0
+//! SELECT g, COUNT(DISTINCT x), COUNT(DISTINCT y)
+//! FROM (VALUES ('a', 1, 'p'), ('a', 1, 'q'), ('a', 2, 'q'), ('b', NULL, NULL)) t(g, x, y) GROUP BY g;
+//! -- a | 2 | 2
+//! -- b | 0 | 0
 //! ```
 //!
 //! Each value gets a dense `u32` id once ([`super::values`]). Which groups
