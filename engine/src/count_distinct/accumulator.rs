@@ -5,18 +5,30 @@
 //! trail_count_distinct(x) -> BIGINT NOT NULL
 //! ```
 //! The number of different non-NULL values of `x` in the group; 0 for a
-//! group (or an empty input) with none.
+//! group (or an empty input) with none. It is not registered by name: the
+//! rule of [`crate::multi_distinct`] puts it in place of `COUNT(DISTINCT x)`.
 //!
 //! ```sql
-//! SELECT g, trail_count_distinct(x) FROM (VALUES ('a', 1), ('a', 1), ('a', 2), ('b', NULL)) t(g, x) GROUP BY g;
-//! -- a | 2
-//! -- b | 0
+//! SELECT g, COUNT(DISTINCT x), COUNT(DISTINCT y)
+//! FROM (VALUES ('a', 1, 'p'), ('a', 1, 'q'), ('a', 2, 'q'), ('b', NULL, NULL)) t(g, x, y) GROUP BY g;
+//! -- a | 2 | 2
+//! -- b | 0 | 0
 //! ```
 //!
-//! Each value gets a `u32` id once ([`super::values`]); the accumulator keeps
-//! one flat hash set of `(group << 32) | id` for all groups and a count per
-//! group, incremented when an insert is new. DataFusion's own distinct count
-//! keeps a hash set per group (millions of small sets for a per-user query).
+//! Each value gets a dense `u32` id once ([`super::values`]). Which groups
+//! have seen which ids is kept for all groups at once, in three parts:
+//!
+//! * a 64-bit word per group whose bit `i` says the group has seen id `i`,
+//!   for the first 64 distinct values (a month's days, the event types);
+//! * for every later id, the first group that saw it (a session id belongs
+//!   to one user: most values are only ever seen by their first group);
+//! * a flat hash set of `(group << 32) | id` for the other groups seeing
+//!   one of those ids.
+//!
+//! A group's count goes up when a bit, a first group or an insert is new.
+//! DataFusion's own distinct count keeps a hash set per group (millions of
+//! small sets for a per-user query); a set of pairs alone would cost a
+//! cache miss per row where a group's word or a new id's slot is at hand.
 //!
 //! The partial state is one list of the group's distinct values, which is
 //! what DataFusion's `COUNT(DISTINCT)` passes too; merging inserts them
@@ -123,11 +135,21 @@ impl AggregateUDFImpl for CountDistinct {
     }
 }
 
+/// Ids below this are bits of the group's word.
+const WORD_IDS: u32 = u64::BITS;
+
+/// No group (yet) in [`DistinctCountGroups::first`].
+const NO_GROUP: u32 = u32::MAX;
+
 /// The groups accumulator (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct DistinctCountGroups {
     ids: ValueIds,
-    /// `(group << 32) | value id` of every (group, value) seen.
+    /// Per group, bit `i` set if the group has seen id `i < 64`.
+    words: Vec<u64>,
+    /// Per id `64 + i`, the first group that saw it (or [`NO_GROUP`]).
+    first: Vec<u32>,
+    /// `(group << 32) | id` of every other (group, id >= 64) seen.
     seen: HashSet<u64>,
     /// The number of distinct values of each group.
     counts: Vec<i64>,
@@ -137,6 +159,8 @@ impl DistinctCountGroups {
     pub(crate) fn try_new(data_type: &DataType) -> Result<Self> {
         Ok(Self {
             ids: ValueIds::try_new(data_type)?,
+            words: Vec::new(),
+            first: Vec::new(),
             seen: HashSet::default(),
             counts: Vec::new(),
         })
@@ -150,48 +174,93 @@ impl DistinctCountGroups {
         filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        if total_num_groups > u32::MAX as usize + 1 {
-            return exec_err!("{NAME}: more than 2^32 groups");
+        if total_num_groups > NO_GROUP as usize {
+            return exec_err!("{NAME}: 2^32 - 1 groups or more");
         }
         self.counts.resize(total_num_groups, 0);
-        let Self { ids, seen, counts } = self;
+        self.words.resize(total_num_groups, 0);
+        let Self {
+            ids,
+            words,
+            first,
+            seen,
+            counts,
+        } = self;
         ids.for_each(values, groups, filter, |group, id| {
-            if seen.insert(((group as u64) << 32) | u64::from(id)) {
-                counts[group] += 1;
-            }
+            let new = if id < WORD_IDS {
+                let word = &mut words[group];
+                let bit = 1u64 << id;
+                let new = *word & bit == 0;
+                *word |= bit;
+                new
+            } else {
+                let i = (id - WORD_IDS) as usize;
+                if i >= first.len() {
+                    // Ids are dense: usually one more.
+                    first.resize(i + 1, NO_GROUP);
+                }
+                match first[i] {
+                    g if g == group as u32 => false,
+                    NO_GROUP => {
+                        first[i] = group as u32;
+                        true
+                    }
+                    _ => seen.insert(((group as u64) << 32) | u64::from(id)),
+                }
+            };
+            counts[group] += i64::from(new);
         })
     }
 
-    /// Removes the groups `emit_to` emits from the set, renumbering the
-    /// rest; with `ids_out`, collects the removed ones' value ids grouped
-    /// by group (positions from `offsets`).
+    /// Removes the groups `emit_to` emits, renumbering the rest; with
+    /// `out`, writes the removed groups' value ids into `out.1`, group `g`'s
+    /// from position `out.0[g]` on.
     fn take_groups(&mut self, emit_to: EmitTo, mut out: Option<(&[i32], &mut [u32])>) {
         let emitted = match emit_to {
             EmitTo::All => self.counts.len(),
             EmitTo::First(n) => n,
-        } as u64;
+        };
         let mut cursors: Vec<i32> = out
             .as_ref()
             .map(|(offsets, _)| offsets[..offsets.len() - 1].to_vec())
             .unwrap_or_default();
-        let mut place = |group: u64, id: u32| {
+        let mut place = |group: usize, id: u32| {
             if let Some((_, ids)) = &mut out {
-                let cursor = &mut cursors[group as usize];
+                let cursor = &mut cursors[group];
                 ids[*cursor as usize] = id;
                 *cursor += 1;
             }
         };
-        if emitted as usize == self.counts.len() {
+        for (group, word) in emit_to.take_needed(&mut self.words).into_iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                place(group, bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        for (i, first) in self.first.iter_mut().enumerate() {
+            if *first == NO_GROUP {
+                continue;
+            }
+            if (*first as usize) < emitted {
+                place(*first as usize, i as u32 + WORD_IDS);
+                *first = NO_GROUP;
+            } else {
+                *first -= emitted as u32;
+            }
+        }
+        if emitted == self.counts.len() {
             for key in self.seen.drain() {
-                place(key >> 32, key as u32);
+                place((key >> 32) as usize, key as u32);
             }
         } else {
             // Rare (ordered input, memory pressure): one pass over the set.
-            let shift = emitted << 32;
+            let first_kept = emitted as u64;
+            let shift = first_kept << 32;
             let mut rest = HashSet::with_capacity(self.seen.len());
             for key in self.seen.drain() {
-                if key >> 32 < emitted {
-                    place(key >> 32, key as u32);
+                if key >> 32 < first_kept {
+                    place((key >> 32) as usize, key as u32);
                 } else {
                     rest.insert(key - shift);
                 }
@@ -320,6 +389,8 @@ impl GroupsAccumulator for DistinctCountGroups {
     fn size(&self) -> usize {
         size_of::<Self>()
             + self.ids.size()
+            + self.words.capacity() * size_of::<u64>()
+            + self.first.capacity() * size_of::<u32>()
             + self.seen.capacity() * (size_of::<u64>() + 1)
             + self.counts.capacity() * size_of::<i64>()
     }
@@ -341,9 +412,10 @@ impl Accumulator for SingleGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        // `state` takes the set; put the values back so that evaluating
+        // `state` takes the values; put them back so that evaluating
         // afterwards still sees them.
         self.0.counts.resize(1, 0);
+        self.0.words.resize(1, 0);
         let state = self.0.state(EmitTo::All)?;
         self.0.merge_batch(&state, &[0], 1)?;
         state
@@ -552,6 +624,69 @@ mod tests {
             let got = counts(last.evaluate(EmitTo::All).unwrap());
             assert_eq!(got, expected(&values, &GROUPS, None), "{dt}");
         }
+    }
+
+    #[test]
+    fn past_64_values_per_argument() {
+        // 300 distinct strings over 3 groups; ids beyond 63 live in the set.
+        let rows: Vec<String> = (0..1200)
+            .map(|i| format!("value {}", i * 7 % 300))
+            .collect();
+        let values: ArrayRef = Arc::new(StringArray::from(rows));
+        let groups: Vec<usize> = (0..1200).map(|i| i % 3).collect();
+        let mut direct = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        direct
+            .update_batch(std::slice::from_ref(&values), &groups, None, 3)
+            .unwrap();
+        let want = expected(&values, &groups, None);
+        assert_eq!(want, [100, 100, 100]);
+        assert_eq!(counts(direct.evaluate(EmitTo::All).unwrap()), want);
+        // The same through two partial states, the second in other groups.
+        let mut first = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        first
+            .update_batch(&[values.slice(0, 600)], &groups[..600], None, 3)
+            .unwrap();
+        let mut second = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        let flipped: Vec<usize> = groups[600..].iter().map(|g| 2 - g).collect();
+        second
+            .update_batch(&[values.slice(600, 600)], &flipped, None, 3)
+            .unwrap();
+        let mut last = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        last.merge_batch(&first.state(EmitTo::All).unwrap(), &[0, 1, 2], 3)
+            .unwrap();
+        last.merge_batch(&second.state(EmitTo::All).unwrap(), &[2, 1, 0], 3)
+            .unwrap();
+        assert_eq!(counts(last.evaluate(EmitTo::All).unwrap()), want);
+        // Emitting group 0 first keeps groups 1 and 2 (now 0 and 1) whole.
+        let mut emitting = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        emitting
+            .update_batch(std::slice::from_ref(&values), &groups, None, 3)
+            .unwrap();
+        let state = emitting.state(EmitTo::First(1)).unwrap();
+        assert_eq!(state[0].as_list::<i32>().value(0).len(), 100);
+        // Row 0's value is new to the old group 1, row 1's is its own.
+        emitting
+            .update_batch(&[values.slice(0, 2)], &[0, 0], None, 2)
+            .unwrap();
+        assert_eq!(counts(emitting.evaluate(EmitTo::All).unwrap()), [101, 100]);
+    }
+
+    #[test]
+    fn equal_views_of_one_array_share_an_id() {
+        // `take` copies views: rows 0, 2, 4 have one view, rows 1, 3 another,
+        // as Parquet dictionary pages decode.
+        let base = StringViewArray::from(vec![
+            "a value longer than twelve bytes, one",
+            "a value longer than twelve bytes, two",
+        ]);
+        let indices = datafusion::arrow::array::UInt32Array::from(vec![0, 1, 0, 1, 0, 1]);
+        let values = datafusion::arrow::compute::take(&base, &indices, None).unwrap();
+        let mut acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+        acc.update_batch(std::slice::from_ref(&values), &[0, 0, 1, 2, 0, 2], None, 3)
+            .unwrap();
+        let other = StringViewArray::from(vec!["a value longer than twelve bytes, two"]);
+        acc.update_batch(&[Arc::new(other)], &[1], None, 3).unwrap();
+        assert_eq!(counts(acc.evaluate(EmitTo::All).unwrap()), [2, 2, 1]);
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! into one aggregate per argument joined on the group key, which reads the
 //! events (and joins the users) once per argument. Instead, each plain
 //! `COUNT(DISTINCT x)` of such an aggregate becomes
-//! `trail_count_distinct(x)` ([`accumulator`]), a groups accumulator with one
-//! flat set of `(group, value id)` pairs, and the aggregate stays one
-//! operator over one scan:
+//! `trail_count_distinct(x)` ([`accumulator`]), a groups accumulator that
+//! interns each value once ([`values`]) and records which groups saw which
+//! value ids for all groups at once (a word of bits per group, the first
+//! group of each value, a flat set of `(group, id)` pairs beyond), and the
+//! aggregate stays one operator over one scan:
 //!
 //! ```text
 //! Aggregate: groupBy=[user_id], aggr=[trail_count_distinct(utc_date(time)) AS count(DISTINCT …),

@@ -1,19 +1,18 @@
 //! Value ids for `trail_count_distinct`: every distinct value of one
-//! aggregate's argument gets a `u32` id, so that "has group `g` seen value
-//! `v`" becomes a lookup of one `u64` in a flat hash set.
+//! aggregate's argument gets a `u32` id, numbered densely from 0 in the order
+//! values first appear, so that "has group `g` seen value `v`" is a bit of a
+//! per-group word for the first 64 values (dates of a month, event types)
+//! and a lookup of one `u64` in a flat hash set beyond (see
+//! [`super::accumulator`]).
 //!
-//! * Integers, dates and times of at most 32 bits are their own id (their
-//!   bits), with nothing stored.
-//! * 64-bit integers, timestamps and dates are interned in a map from their
-//!   bits to an id.
+//! * Integers, dates, times and timestamps are interned by their bits.
 //! * Strings and binary values (`Utf8`, `LargeUtf8`, `Utf8View` and the
 //!   binary forms) are interned once into one byte arena.
 //!
 //! [`ValueIds::for_each`] walks a batch and hands each counted row's
 //! `(group, id)` to the caller. Rows that repeat the previous counted row's
 //! group and value are skipped before any hashing: the events are stored
-//! sorted by user and time, so a user's session, day or event type comes in
-//! runs, and most rows of the documented engagement query are such repeats.
+//! sorted by user and time, so a user's session or day comes in runs.
 
 use std::mem::size_of;
 use std::sync::Arc;
@@ -152,14 +151,12 @@ pub(crate) struct ValueIds {
 
 #[derive(Debug)]
 enum Kind {
-    /// A primitive of at most 32 bits: the id is the value's bits.
-    Narrow,
-    /// A 64-bit primitive: `ids[bits]`, and `values[id]` back.
-    Wide {
+    /// Integers, dates, times, timestamps: `ids[bits]`, and `values[id]` back.
+    Primitive {
         ids: HashMap<u64, u32>,
         values: Vec<u64>,
     },
-    /// Strings or binary: value `id` is `data[offsets[id]..offsets[id + 1]]`.
+    /// Strings or binary.
     Bytes(ByteInterner),
 }
 
@@ -182,13 +179,13 @@ impl ValueIds {
         if !supported(data_type) {
             return exec_err!("trail_count_distinct: unsupported argument type {data_type}");
         }
-        let kind = match data_type.primitive_width() {
-            Some(w) if w <= 4 => Kind::Narrow,
-            Some(_) => Kind::Wide {
+        let kind = if data_type.is_primitive() {
+            Kind::Primitive {
                 ids: HashMap::default(),
                 values: Vec::new(),
-            },
-            None => Kind::Bytes(ByteInterner::default()),
+            }
+        } else {
+            Kind::Bytes(ByteInterner::default())
         };
         Ok(Self {
             data_type: data_type.clone(),
@@ -219,12 +216,9 @@ impl ValueIds {
             );
         }
         match &mut self.kind {
-            Kind::Narrow => with_primitive_type!(&self.data_type,
-                T => narrow::<T>(array.as_primitive::<T>(), groups, filter, &mut f),
-                _ => unreachable!("a supported type of at most 32 bits is primitive")),
-            Kind::Wide { ids, values } => with_primitive_type!(&self.data_type,
-                T => wide::<T>(array.as_primitive::<T>(), groups, filter, ids, values, &mut f),
-                _ => unreachable!("a supported type of 64 bits is primitive")),
+            Kind::Primitive { ids, values } => with_primitive_type!(&self.data_type,
+                T => primitive_ids::<T>(array.as_primitive::<T>(), groups, filter, ids, values, &mut f),
+                _ => unreachable!("a supported type with a width is primitive")),
             Kind::Bytes(interner) => match &self.data_type {
                 DataType::Utf8 => bytes(array.as_string::<i32>(), groups, filter, interner, f),
                 DataType::LargeUtf8 => bytes(array.as_string::<i64>(), groups, filter, interner, f),
@@ -243,15 +237,12 @@ impl ValueIds {
     /// The values of `ids`, as an array of the argument's type.
     pub(crate) fn values(&self, ids: Vec<u32>) -> Result<ArrayRef> {
         match &self.kind {
-            Kind::Narrow => Ok(with_primitive_type!(&self.data_type,
-                T => primitive::<T>(ids.into_iter().map(|id| id as usize), &self.data_type),
-                _ => unreachable!("a supported type of at most 32 bits is primitive"))),
-            Kind::Wide { values, .. } => Ok(with_primitive_type!(&self.data_type,
+            Kind::Primitive { values, .. } => Ok(with_primitive_type!(&self.data_type,
                 T => primitive::<T>(
                     ids.into_iter().map(|id| values[id as usize] as usize),
                     &self.data_type,
                 ),
-                _ => unreachable!("a supported type of 64 bits is primitive"))),
+                _ => unreachable!("a supported type with a width is primitive"))),
             Kind::Bytes(interner) => {
                 let binary: ArrayRef = Arc::new(interner.binary(&ids));
                 // Binary to the string types checks UTF-8 again; state is
@@ -265,8 +256,7 @@ impl ValueIds {
     pub(crate) fn size(&self) -> usize {
         size_of::<Self>()
             + match &self.kind {
-                Kind::Narrow => 0,
-                Kind::Wide { ids, values } => {
+                Kind::Primitive { ids, values } => {
                     ids.capacity() * (size_of::<(u64, u32)>() + 1)
                         + values.capacity() * size_of::<u64>()
                 }
@@ -285,31 +275,9 @@ fn primitive<T: ArrowPrimitiveType>(
     Arc::new(PrimitiveArray::<T>::new(values, None).with_data_type(data_type.clone()))
 }
 
-/// Values of at most 32 bits: the id is the value, sign bits dropped (the
-/// low 32 bits of a sign-extended value identify it).
-fn narrow<T: ArrowPrimitiveType>(
-    array: &PrimitiveArray<T>,
-    groups: &[usize],
-    filter: Option<&BooleanArray>,
-    f: &mut impl FnMut(usize, u32),
-) {
-    let values = array.values();
-    let dense = all_counted(array, filter);
-    let mut previous: Option<(usize, u32)> = None;
-    for (row, &group) in groups.iter().enumerate() {
-        if !dense && !counted(array, filter, row) {
-            continue;
-        }
-        let id = values[row].as_usize() as u32;
-        if previous != Some((group, id)) {
-            previous = Some((group, id));
-            f(group, id);
-        }
-    }
-}
-
-/// 64-bit values: interned by their bits.
-fn wide<T: ArrowPrimitiveType>(
+/// Primitive values, interned by their bits (sign-extended to 64: `as_usize`
+/// and `usize_as` round-trip every type of at most 64 bits).
+fn primitive_ids<T: ArrowPrimitiveType>(
     array: &PrimitiveArray<T>,
     groups: &[usize],
     filter: Option<&BooleanArray>,
@@ -319,20 +287,21 @@ fn wide<T: ArrowPrimitiveType>(
 ) {
     let values = array.values();
     let dense = all_counted(array, filter);
-    let mut previous: Option<(usize, u64)> = None;
+    let mut previous: Option<(usize, u64, u32)> = None;
     for (row, &group) in groups.iter().enumerate() {
         if !dense && !counted(array, filter, row) {
             continue;
         }
         let bits = values[row].as_usize() as u64;
-        if previous == Some((group, bits)) {
-            continue;
-        }
-        previous = Some((group, bits));
-        let id = *ids.entry(bits).or_insert_with(|| {
-            interned.push(bits);
-            (interned.len() - 1) as u32
-        });
+        let id = match previous {
+            Some((g, b, _)) if g == group && b == bits => continue,
+            Some((_, b, id)) if b == bits => id,
+            _ => *ids.entry(bits).or_insert_with(|| {
+                interned.push(bits);
+                (interned.len() - 1) as u32
+            }),
+        };
+        previous = Some((group, bits, id));
         f(group, id);
     }
 }
@@ -363,9 +332,14 @@ fn bytes<T: ByteArrayType>(
     }
 }
 
-/// `Utf8View`, `BinaryView`: a run is recognised by the 16-byte view alone
-/// (an inline value is all in it; an equal view of a longer value points at
-/// the same bytes), so repeated rows cost no byte comparison and no hash.
+/// `Utf8View`, `BinaryView`: within one array, equal views are equal values
+/// (an inline value is all in its view; an equal view of a longer value
+/// points at the same bytes). A small cache from views to ids spares the
+/// hashing of values that recur in the batch: Parquet's dictionary pages
+/// decode to views of one copy of each value, so every `Page View` of a
+/// batch has one view. A run is recognised by an equal view or, for values
+/// stored plainly (each row its own copy, as session ids), by an equal
+/// length and prefix and then equal bytes.
 fn views<T: ByteViewType + ?Sized>(
     array: &datafusion::arrow::array::GenericByteViewArray<T>,
     groups: &[usize],
@@ -373,23 +347,51 @@ fn views<T: ByteViewType + ?Sized>(
     interner: &mut ByteInterner,
     mut f: impl FnMut(usize, u32),
 ) {
+    /// Slots of the cache, a power of two; a slot holds `(view, id + 1)`,
+    /// `0` for empty. Only for this array: another has other buffers.
+    const SLOTS: usize = 256;
+    let mut cache = [(0u128, 0u32); SLOTS];
+    let slot = |view: u128| {
+        let folded = (view as u64) ^ ((view >> 64) as u64);
+        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % SLOTS
+    };
     let raw = array.views();
     let dense = all_counted(array, filter);
-    let mut previous: Option<(usize, u128, u32)> = None;
+    // The length and the first four bytes, the low half of a view.
+    let head = |view: u128| view as u64;
+    let same = |(v, r): (u128, usize), view: u128, row: usize| {
+        v == view
+            || (head(v) == head(view)
+                && view as u32 > 12
+                && AsRef::<[u8]>::as_ref(array.value(r)) == AsRef::<[u8]>::as_ref(array.value(row)))
+    };
+    // Group, view, row and id of the previous counted row.
+    let mut previous: Option<(usize, u128, usize, u32)> = None;
     for (row, &group) in groups.iter().enumerate() {
         if !dense && !counted(array, filter, row) {
             continue;
         }
         let view = raw[row];
         let id = match previous {
-            Some((g, v, _)) if v == view && g == group => continue,
-            Some((_, v, id)) if v == view => id,
+            Some((g, v, r, id)) if same((v, r), view, row) => {
+                if g == group {
+                    continue;
+                }
+                id
+            }
             _ => {
-                let value: &[u8] = array.value(row).as_ref();
-                interner.intern(value)
+                let cached = &mut cache[slot(view)];
+                if cached.1 != 0 && cached.0 == view {
+                    cached.1 - 1
+                } else {
+                    let value: &[u8] = array.value(row).as_ref();
+                    let id = interner.intern(value);
+                    *cached = (view, id + 1);
+                    id
+                }
             }
         };
-        previous = Some((group, view, id));
+        previous = Some((group, view, row, id));
         f(group, id);
     }
 }
@@ -398,19 +400,24 @@ fn views<T: ByteViewType + ?Sized>(
 /// `data[offsets[i]..offsets[i + 1]]`.
 #[derive(Debug)]
 struct ByteInterner {
-    /// Ids, hashed by their bytes.
-    table: HashTable<u32>,
-    /// The hash of each id's bytes, so that growing the table rehashes none.
-    hashes: Vec<u64>,
+    /// The interned values, hashed by their bytes. A slot holds where its
+    /// bytes are, so that a lookup touches the slot and the bytes only.
+    table: HashTable<Slot>,
     offsets: Vec<usize>,
     data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: usize,
+    len: u32,
+    id: u32,
 }
 
 impl Default for ByteInterner {
     fn default() -> Self {
         Self {
             table: HashTable::new(),
-            hashes: Vec::new(),
             offsets: vec![0],
             data: Vec::new(),
         }
@@ -428,23 +435,29 @@ impl ByteInterner {
         let hash = xxh3_64(value);
         let Self {
             table,
-            hashes,
             offsets,
             data,
         } = self;
-        let eq = |&id: &u32| {
-            let id = id as usize;
-            hashes[id] == hash && &data[offsets[id]..offsets[id + 1]] == value
-        };
-        if let Some(&id) = table.find(hash, eq) {
-            return id;
+        let bytes = |slot: &Slot| &data[slot.start..slot.start + slot.len as usize];
+        if let Some(slot) = table.find(hash, |slot| {
+            slot.len as usize == value.len() && bytes(slot) == value
+        }) {
+            return slot.id;
         }
-        let id = hashes.len() as u32;
-        hashes.push(hash);
+        let slot = Slot {
+            start: data.len(),
+            len: value.len() as u32,
+            id: (offsets.len() - 1) as u32,
+        };
         data.extend_from_slice(value);
         offsets.push(data.len());
-        table.insert_unique(hash, id, |&i| hashes[i as usize]);
-        id
+        // Growing rehashes the bytes again: amortised, and it keeps the
+        // hashes out of the table and out of the lookups' cache lines.
+        let data = &*data;
+        table.insert_unique(hash, slot, |s| {
+            xxh3_64(&data[s.start..s.start + s.len as usize])
+        });
+        slot.id
     }
 
     /// The values of `ids` as one binary array (64-bit offsets: a partial
@@ -465,8 +478,7 @@ impl ByteInterner {
     }
 
     fn size(&self) -> usize {
-        self.table.capacity() * (size_of::<u32>() + 1)
-            + self.hashes.capacity() * size_of::<u64>()
+        self.table.capacity() * (size_of::<Slot>() + 1)
             + self.offsets.capacity() * size_of::<usize>()
             + self.data.capacity()
     }
