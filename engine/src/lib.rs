@@ -24,6 +24,7 @@ mod identity;
 pub mod ingest;
 mod json_object;
 mod layout;
+mod memory_pool;
 pub mod message;
 mod multi_distinct;
 mod ordered_array_agg;
@@ -38,6 +39,7 @@ mod users_table;
 
 pub use error::{Error, Result};
 pub use ingest::{ImportOptions, ImportReport, InputFormat, Rejection};
+pub use memory_pool::memory_pool;
 pub use properties::Properties;
 pub use store::CompactReport;
 pub use trail::{Trail, TrailOptions};

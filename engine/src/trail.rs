@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use serde_json::{json, Map, Value};
@@ -70,7 +69,7 @@ impl Trail {
         }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+            runtime = runtime.with_memory_pool(crate::memory_pool::memory_pool(limit));
         }
         let state = datafusion::execution::session_state::SessionStateBuilder::new()
             .with_config(config)

@@ -6,6 +6,7 @@
 mod integration {
     mod fixture;
     mod import;
+    mod memory_limit;
     mod plans;
     mod slt;
 }

@@ -36,7 +36,6 @@ use std::collections::HashSet;
 use std::io::BufReader;
 use std::sync::Arc;
 
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
@@ -138,11 +137,7 @@ fn build(trail: Trail, config: &ServerConfig) -> Result<Shared> {
     let engine_state = trail.session().state();
     let mut runtime = RuntimeEnvBuilder::from_runtime_env(engine_state.runtime_env());
     if let Some(limit) = config.memory_limit {
-        let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
-            FairSpillPool::new(limit),
-            std::num::NonZeroUsize::new(5).expect("non-zero"),
-        ));
-        runtime = runtime.with_memory_pool(pool);
+        runtime = runtime.with_memory_pool(trail_engine::memory_pool(limit));
     }
     let runtime = runtime.build_arc()?;
     let mut session_config = engine_state.config().clone();

@@ -212,6 +212,17 @@ impl DistinctCountGroups {
         })
     }
 
+    /// With every group emitted, the value ids are free to go: a spilling
+    /// aggregate emits all its state and expects its memory back.
+    fn forget_ids_if_empty(&mut self) {
+        if self.counts.is_empty() {
+            self.ids.clear();
+            self.words = Vec::new();
+            self.first = Vec::new();
+            self.seen = HashSet::default();
+        }
+    }
+
     /// Removes the groups `emit_to` emits, renumbering the rest; with
     /// `out`, writes the removed groups' value ids into `out.1`, group `g`'s
     /// from position `out.0[g]` on.
@@ -289,6 +300,7 @@ impl GroupsAccumulator for DistinctCountGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         self.take_groups(emit_to, None);
         let counts = emit_to.take_needed(&mut self.counts);
+        self.forget_ids_if_empty();
         Ok(Arc::new(Int64Array::from(counts)))
     }
 
@@ -311,6 +323,7 @@ impl GroupsAccumulator for DistinctCountGroups {
         self.take_groups(emit_to, Some((&offsets, &mut ids)));
         emit_to.take_needed(&mut self.counts);
         let values = self.ids.values(ids)?;
+        self.forget_ids_if_empty();
         let list = ListArray::try_new(
             list_item(self.ids.data_type()),
             OffsetBuffer::new(offsets.into()),

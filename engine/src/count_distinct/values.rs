@@ -193,6 +193,18 @@ impl ValueIds {
         })
     }
 
+    /// Forgets every id (and frees the memory behind them), once no group
+    /// refers to one.
+    pub(crate) fn clear(&mut self) {
+        self.kind = match self.kind {
+            Kind::Primitive { .. } => Kind::Primitive {
+                ids: HashMap::default(),
+                values: Vec::new(),
+            },
+            Kind::Bytes(_) => Kind::Bytes(ByteInterner::default()),
+        };
+    }
+
     /// The argument's type.
     pub(crate) fn data_type(&self) -> &DataType {
         &self.data_type
