@@ -736,6 +736,29 @@ mod tests {
         assert_eq!(counts(acc.evaluate(EmitTo::All).unwrap()), vec![2]);
     }
 
+    /// A spilling aggregate emits all its state and then checks that its
+    /// reservation shrank ("Decreasing allocation after spilling should
+    /// succeed"); the value ids must go with the groups.
+    #[test]
+    fn emitting_every_group_frees_the_value_ids() {
+        for values in samples() {
+            let mut acc = DistinctCountGroups::try_new(values.data_type()).unwrap();
+            let empty = acc.size();
+            let many: ArrayRef =
+                datafusion::arrow::compute::concat(&vec![values.as_ref(); 500]).unwrap();
+            let groups: Vec<usize> = (0..many.len()).map(|i| i % 100).collect();
+            acc.update_batch(&[many], &groups, None, 100).unwrap();
+            assert!(acc.size() > empty, "{}", values.data_type());
+            acc.state(EmitTo::All).unwrap();
+            assert!(
+                acc.size() <= empty,
+                "{}: {} > {empty}",
+                values.data_type(),
+                acc.size()
+            );
+        }
+    }
+
     #[test]
     fn without_group_by() {
         let mut acc = SingleGroup(DistinctCountGroups::try_new(&DataType::Utf8).unwrap());

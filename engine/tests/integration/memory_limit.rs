@@ -35,11 +35,9 @@ async fn grouped_distinct_count_under_a_small_limit_never_hangs() {
             Ok(batches) => {
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                 assert_eq!(rows, 13, "attempt {attempt}");
-                let counts = datafusion::arrow::compute::concat_batches(
-                    &batches[0].schema(),
-                    &batches,
-                )
-                .unwrap();
+                let counts =
+                    datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+                        .unwrap();
                 let n = counts
                     .column(1)
                     .as_any()
