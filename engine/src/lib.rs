@@ -31,6 +31,7 @@ mod ordered_array_agg;
 mod promoted;
 mod properties;
 mod raw_json;
+mod scan_predicate;
 mod store;
 mod time;
 mod trail;

@@ -76,6 +76,7 @@ impl Trail {
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::count_distinct::SinglePhaseDistinctCount))
+            .with_physical_optimizer_rule(Arc::new(crate::scan_predicate::DedupScanPredicate))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));

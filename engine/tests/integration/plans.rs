@@ -169,3 +169,35 @@ async fn distinct_counts_per_user_are_one_single_phase_aggregate() {
         .count();
     assert_eq!(joins, lookup_joins, "{plan}");
 }
+
+/// Every filter pushed into the events scan appears once in its Parquet
+/// predicate (engine/src/scan_predicate.rs): DataFusion appends pushed-down
+/// filters to the Delta scan's own predicate, which already holds them.
+#[tokio::test]
+async fn scan_predicates_hold_each_filter_once() {
+    let (_dir, trail) = fixture_trail().await;
+    let feature_adoption = include_str!("../../../testdata/seed_queries/feature_adoption.sql");
+    for sql in [
+        "SELECT COUNT(*) FROM events WHERE event_type LIKE 'Feature:%'",
+        feature_adoption,
+    ] {
+        let plan = physical_plan(&trail, sql).await;
+        let scans: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.contains("DataSourceExec") && l.contains("event_type"))
+            .collect();
+        assert!(!scans.is_empty(), "{plan}");
+        for scan in scans {
+            let predicate = scan
+                .split(", predicate=")
+                .nth(1)
+                .and_then(|p| p.split(", pruning_predicate=").next())
+                .unwrap_or_else(|| panic!("no predicate in {scan}"));
+            assert_eq!(
+                predicate.matches("LIKE Feature:%").count(),
+                1,
+                "{predicate}"
+            );
+        }
+    }
+}
