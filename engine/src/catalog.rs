@@ -30,6 +30,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use crate::canonical_user::MergedIds;
 use crate::event_batch::{stored_schema, CONTEXT_COLUMNS, EVENT_REST};
 use crate::layout::{PropertyLayout, EVENT_PREFIX, USER_PREFIX};
 use crate::message::PAGEVIEW_EVENT;
@@ -73,8 +74,8 @@ fn json_object_expr(qualifier: &str, rest: &str, layout: &PropertyLayout) -> Exp
 pub struct StoredTables {
     pub events: Arc<dyn TableProvider>,
     pub users: Arc<dyn TableProvider>,
-    /// Whether any user was merged into another (then user ids are remapped).
-    pub has_merges: bool,
+    /// The users merged into another (events of theirs show the survivor's id).
+    pub(crate) merged: Arc<MergedIds>,
 }
 
 impl StoredTables {
@@ -87,8 +88,13 @@ impl StoredTables {
         Ok(Self {
             events: Arc::new(MemTable::try_new(events, vec![vec![]])?),
             users: Arc::new(MemTable::try_new(users, vec![vec![]])?),
-            has_merges: false,
+            merged: Arc::default(),
         })
+    }
+
+    /// Whether any user was merged into another (then user ids are remapped).
+    pub fn has_merges(&self) -> bool {
+        !self.merged.is_empty()
     }
 }
 
@@ -375,7 +381,7 @@ impl EventsTable {
     /// Whether a column is read straight from the stored events.
     fn is_stored_column(&self, name: &str) -> bool {
         match name {
-            "user_id" => !self.stored.has_merges,
+            "user_id" => !self.stored.has_merges(),
             "event_properties" | "user_properties" => false,
             _ => EVENTS_COLUMNS.contains(&name) || self.hidden_source_of(name).is_some(),
         }
@@ -484,9 +490,9 @@ impl EventsTable {
             .filter_map(|name| self.hidden_column(name))
             .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
             .collect();
-        let needs_users = wanted.contains(&"user_properties")
-            || !user_columns.is_empty()
-            || (self.stored.has_merges && wanted.contains(&"user_id"));
+        // User ids alone are remapped without the join (crate::canonical_user).
+        let needs_users = wanted.contains(&"user_properties") || !user_columns.is_empty();
+        let remap_user_id = !needs_users && self.stored.has_merges();
         if needs_users {
             builder = builder.join(
                 self.users_lookup(&user_columns)?,
@@ -504,6 +510,12 @@ impl EventsTable {
                         col("e.user_id"),
                     ])
                     .alias("user_id"),
+                    "user_id" if remap_user_id => self
+                        .stored
+                        .merged
+                        .udf()
+                        .call(vec![Expr::Column(Column::new(Some("e"), "user_id"))])
+                        .alias("user_id"),
                     "user_properties" => {
                         datafusion::functions::expr_fn::coalesce(vec![col("__props"), lit("{}")])
                             .alias("user_properties")
@@ -540,7 +552,7 @@ impl EventsTable {
             exprs
         };
         let users = || provider_as_source(self.stored.users.clone());
-        if !self.stored.has_merges {
+        if !self.stored.has_merges() {
             let mut exprs = vec![
                 col("u.user_id").alias("__uid"),
                 lit(ScalarValue::Utf8(None)).alias("__canonical"),
@@ -632,7 +644,7 @@ impl TableProvider for EventsTable {
             })
             .collect::<Result<_>>()?;
         let mut stored_filters = Vec::new();
-        if self.stored.has_merges {
+        if self.stored.has_merges() {
             for literals in filters.iter().filter_map(user_literals) {
                 let users = self.stored.users.clone();
                 stored_filters.extend(stored_ids_filter(state, users, literals).await?);

@@ -14,6 +14,7 @@
 //! [`Trail::import`] (or the single-call [`Trail::track`], [`Trail::identify`],
 //! [`Trail::add_user_properties`]) and query with [`Trail::sql`].
 
+mod canonical_user;
 pub mod catalog;
 mod count_distinct;
 pub mod dialect;

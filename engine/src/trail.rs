@@ -113,7 +113,7 @@ impl Trail {
         if let Some(users) = users {
             users.update_datafusion_session(&state)?;
             stored.users = users.table_provider().await?;
-            stored.has_merges = has_merges(&users).await?;
+            stored.merged = Arc::new(crate::canonical_user::MergedIds::load(&users).await?);
         }
         crate::catalog::register(&self.ctx, stored).await?;
         Ok(())
@@ -223,22 +223,4 @@ impl Trail {
             .map_err(Error::io(format!("locking {}", path.display())))?;
         Ok(file)
     }
-}
-
-async fn has_merges(users: &deltalake::DeltaTable) -> Result<bool> {
-    let ctx = SessionContext::new();
-    users.update_datafusion_session(&ctx.state())?;
-    ctx.register_table("u", users.table_provider().await?)?;
-    let batches = ctx
-        .sql("SELECT COUNT(*) FROM u WHERE merged_into IS NOT NULL")
-        .await?
-        .collect()
-        .await?;
-    let n = datafusion::arrow::compute::cast(
-        batches[0].column(0),
-        &datafusion::arrow::datatypes::DataType::Int64,
-    )?;
-    Ok(n.as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .is_some_and(|a| a.value(0) > 0))
 }

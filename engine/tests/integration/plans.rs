@@ -201,3 +201,29 @@ async fn scan_predicates_hold_each_filter_once() {
         }
     }
 }
+
+/// With users merged, a query that reads `user_id` but no user property maps
+/// the stored ids through the small map of merged-away ids
+/// (engine/src/canonical_user.rs) instead of joining every event to the
+/// users; one that reads a user property still joins. The answers are
+/// checked in `slt/fixture/` and `import.rs` (merges).
+#[tokio::test]
+async fn merged_user_ids_are_mapped_without_a_users_join() {
+    let (_dir, trail) = fixture_trail().await;
+    let conversion_paths = include_str!("../../../testdata/seed_queries/conversion_paths.sql");
+    for sql in [
+        "SELECT user_id, COUNT(*) FROM events GROUP BY user_id",
+        conversion_paths,
+    ] {
+        let plan = physical_plan(&trail, sql).await;
+        assert!(plan.contains("trail_canonical_user_id"), "{plan}");
+        assert!(!plan.contains("merged_into"), "{plan}");
+    }
+    let plan = physical_plan(
+        &trail,
+        "SELECT user_id, user_properties->>'plan_level' FROM events",
+    )
+    .await;
+    assert!(plan.contains("merged_into"), "{plan}");
+    assert!(!plan.contains("trail_canonical_user_id"), "{plan}");
+}

@@ -1,0 +1,259 @@
+//! `events.user_id` through the user merges, without a join.
+//!
+//! Once users were merged, `events.user_id` is the survivor of the stored id
+//! (`users.merged_into`, chains already resolved when stored). Mapping it
+//! with the users join costs a hash probe and a copy of every projected
+//! column of every event row — a second of CPU for the conversion-paths
+//! query at 10M events. Only the ids merged away map to anything else, and
+//! they are few (6,833 of 119,462 users in the 10M benchmark set), so when a
+//! query needs no user property the events view evaluates
+//! `trail_canonical_user_id(user_id)` on the stored column instead: a lookup
+//! in the map of merged-away ids, done once per run of equal ids (files are
+//! sorted by user id), the input column returned untouched when no row of a
+//! batch was merged away.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+/// Stored user id → surviving user id, for every user merged into another.
+#[derive(Debug, Default)]
+pub(crate) struct MergedIds {
+    survivors: HashMap<String, String>,
+}
+
+impl MergedIds {
+    /// The merged-away ids of the stored users table.
+    pub(crate) async fn load(users: &deltalake::DeltaTable) -> Result<Self> {
+        let ctx = SessionContext::new();
+        users.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("u", users.table_provider().await?)?;
+        let batches = ctx
+            .sql(
+                "SELECT arrow_cast(user_id, 'Utf8'), arrow_cast(merged_into, 'Utf8') \
+                 FROM u WHERE merged_into IS NOT NULL",
+            )
+            .await?
+            .collect()
+            .await?;
+        let mut survivors = HashMap::new();
+        for batch in &batches {
+            let ids = batch.column(0).as_string::<i32>();
+            let into = batch.column(1).as_string::<i32>();
+            for (id, into) in ids.iter().zip(into.iter()) {
+                if let (Some(id), Some(into)) = (id, into) {
+                    survivors.insert(id.to_owned(), into.to_owned());
+                }
+            }
+        }
+        Ok(Self { survivors })
+    }
+
+    /// Whether any user was merged into another.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.survivors.is_empty()
+    }
+
+    /// `trail_canonical_user_id(stored_id)` over these merges.
+    pub(crate) fn udf(self: &Arc<Self>) -> ScalarUDF {
+        ScalarUDF::new_from_impl(CanonicalUserId {
+            merged: Arc::clone(self),
+            signature: Signature::one_of(
+                [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8]
+                    .into_iter()
+                    .map(|t| TypeSignature::Exact(vec![t]))
+                    .collect(),
+                Volatility::Immutable,
+            ),
+        })
+    }
+
+    /// `id`'s survivor: itself unless it was merged away.
+    fn survivor<'a>(&'a self, id: &'a str) -> &'a str {
+        self.survivors.get(id).map_or(id, String::as_str)
+    }
+
+    /// `ids` mapped to their survivors, or `None` when none was merged away.
+    /// Each run of equal ids is looked up once.
+    fn map<'a, I>(&'a self, ids: I) -> Option<Vec<Option<&'a str>>>
+    where
+        I: Iterator<Item = Option<&'a str>> + Clone,
+    {
+        let mut checked: Option<&str> = None;
+        let any_merged = ids.clone().flatten().any(|id| {
+            // A repeat of an id already checked (and not merged away).
+            if checked == Some(id) {
+                return false;
+            }
+            checked = Some(id);
+            self.survivors.contains_key(id)
+        });
+        if !any_merged {
+            return None;
+        }
+        let mut last: Option<(&str, &str)> = None;
+        let mapped = ids.map(|id| {
+            id.map(|id| match last {
+                Some((seen, survivor)) if seen == id => survivor,
+                _ => {
+                    let survivor = self.survivor(id);
+                    last = Some((id, survivor));
+                    survivor
+                }
+            })
+        });
+        Some(mapped.collect())
+    }
+}
+
+/// `trail_canonical_user_id(user_id)` → the surviving user id.
+///
+/// Internal: the events view puts it in place of the users join when a
+/// query reads `user_id` but no user property. Example: with `anon_7`
+/// merged into `u_7`, `trail_canonical_user_id('anon_7')` is `'u_7'` and
+/// `trail_canonical_user_id('u_9')` is `'u_9'`.
+#[derive(Debug)]
+struct CanonicalUserId {
+    merged: Arc<MergedIds>,
+    signature: Signature,
+}
+
+impl PartialEq for CanonicalUserId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.merged, &other.merged)
+    }
+}
+
+impl Eq for CanonicalUserId {}
+
+impl Hash for CanonicalUserId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.merged).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CanonicalUserId {
+    fn name(&self) -> &str {
+        "trail_canonical_user_id"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    /// The input's type and nullability: a stored id maps to an id.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let input = &args.arg_fields[0];
+        Ok(Arc::new(Field::new(
+            self.name(),
+            input.data_type().clone(),
+            input.is_nullable(),
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let merged = &self.merged;
+        let ids = match &args.args[0] {
+            ColumnarValue::Scalar(value) => {
+                let survivor = match value {
+                    ScalarValue::Utf8View(Some(id))
+                    | ScalarValue::Utf8(Some(id))
+                    | ScalarValue::LargeUtf8(Some(id)) => Some(merged.survivor(id).to_owned()),
+                    _ => None,
+                };
+                return Ok(ColumnarValue::Scalar(match value {
+                    ScalarValue::Utf8View(_) => ScalarValue::Utf8View(survivor),
+                    ScalarValue::LargeUtf8(_) => ScalarValue::LargeUtf8(survivor),
+                    _ => ScalarValue::Utf8(survivor),
+                }));
+            }
+            ColumnarValue::Array(ids) => ids,
+        };
+        let mapped: Option<ArrayRef> = match ids.data_type() {
+            DataType::Utf8View => merged
+                .map(ids.as_string_view().iter())
+                .map(|v| Arc::new(StringViewArray::from_iter(v)) as ArrayRef),
+            DataType::Utf8 => merged
+                .map(ids.as_string::<i32>().iter())
+                .map(|v| Arc::new(StringArray::from_iter(v)) as ArrayRef),
+            DataType::LargeUtf8 => merged
+                .map(ids.as_string::<i64>().iter())
+                .map(|v| Arc::new(LargeStringArray::from_iter(v)) as ArrayRef),
+            other => return exec_err!("trail_canonical_user_id: unexpected {other}"),
+        };
+        Ok(ColumnarValue::Array(
+            mapped.unwrap_or_else(|| Arc::clone(ids)),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged() -> Arc<MergedIds> {
+        let survivors = [
+            ("anon_1", "u_1"),
+            ("anon_2", "a user id longer than twelve"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        Arc::new(MergedIds { survivors })
+    }
+
+    #[tokio::test]
+    async fn maps_merged_ids_keeps_the_rest_and_nulls() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(merged().udf());
+        for cast in ["Utf8", "Utf8View", "LargeUtf8"] {
+            let sql = format!(
+                "SELECT trail_canonical_user_id(arrow_cast(column1, '{cast}')) FROM (VALUES \
+                 ('anon_1'), ('anon_1'), ('u_3'), (NULL), ('anon_2'), ('anon_1'), ('u_1'))"
+            );
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let column =
+                datafusion::arrow::compute::cast(batches[0].column(0), &DataType::Utf8).unwrap();
+            let got: Vec<Option<&str>> = column.as_string::<i32>().iter().collect();
+            assert_eq!(
+                got,
+                [
+                    Some("u_1"),
+                    Some("u_1"),
+                    Some("u_3"),
+                    None,
+                    Some("a user id longer than twelve"),
+                    Some("u_1"),
+                    Some("u_1")
+                ],
+                "{cast}"
+            );
+            assert_eq!(batches[0].column(0).data_type().to_string(), cast);
+        }
+    }
+
+    #[test]
+    fn a_batch_without_merged_ids_is_returned_as_is() {
+        let ids = StringViewArray::from(vec![Some("u_1"), None, Some("u_2")]);
+        let merged = merged();
+        assert!(merged.map(ids.iter()).is_none());
+        let ids = StringViewArray::from(vec![Some("u_1"), Some("u_1"), Some("anon_1")]);
+        let mapped = merged.map(ids.iter()).expect("anon_1 was merged away");
+        assert_eq!(mapped, [Some("u_1"), Some("u_1"), Some("u_1")]);
+    }
+}
