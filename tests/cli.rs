@@ -264,6 +264,36 @@ fn help_everywhere() {
     }
 }
 
+/// DataFusion settings come from `DATAFUSION_*` variables; a bad value
+/// names the variable family instead of starting with defaults.
+#[test]
+fn datafusion_settings_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let show = |value: &str| {
+        Command::new(TRAIL)
+            .args(["sql", "--data", data, "--format", "csv"])
+            .arg("SHOW datafusion.execution.batch_size")
+            .env("DATAFUSION_EXECUTION_BATCH_SIZE", value)
+            .output()
+            .unwrap()
+    };
+    let out = show("77");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(",77"));
+    let bad = show("many");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains("DATAFUSION_") && err.contains("batch_size"),
+        "{err}"
+    );
+}
+
 /// `--memory-limit` (and `TRAIL_MEMORY_LIMIT`) bounds a query: a hash join
 /// whose build side cannot spill fails under a tiny limit, and runs without.
 #[test]

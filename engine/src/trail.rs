@@ -57,7 +57,10 @@ impl Trail {
     /// Opens `dir` with options.
     pub async fn open_with(dir: impl AsRef<Path>, options: TrailOptions) -> Result<Self> {
         let store = Store::new(dir.as_ref())?;
-        let mut config = SessionConfig::new()
+        // DataFusion's own settings may be tuned with DATAFUSION_* variables
+        // (DATAFUSION_EXECUTION_BATCH_SIZE=4096); Trail's below override them.
+        let mut config = SessionConfig::from_env()
+            .map_err(|e| Error::Invalid(format!("a DATAFUSION_* environment variable: {e}")))?
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public")
             .set_str("datafusion.execution.time_zone", "UTC")
