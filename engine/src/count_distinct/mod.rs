@@ -31,7 +31,9 @@
 //!     AggregateExec: mode=Partial                   input
 //!       input
 //! ```
-//! when the aggregate holds a `trail_count_distinct`: the input rows are
+//! when the aggregate holds a `trail_count_distinct` or a
+//! `trail_ordered_array_agg` (whose partial state, every row's value and
+//! order key, is as large as its input too): the input rows are
 //! repartitioned by group key and each partition aggregates its own groups
 //! completely, once. The cost is the repartitioning of raw rows, and that a
 //! partition gets all rows of its groups, so very few groups use few cores.
@@ -96,17 +98,20 @@ impl PhysicalOptimizerRule for SinglePhaseDistinctCount {
     }
 }
 
-/// The single-phase form of `plan` if it is a final aggregate of
-/// `trail_count_distinct` over a hash repartition of its partial aggregate.
+/// Aggregates whose partial state is about as large as their input.
+const INPUT_SIZED_STATES: [&str; 2] = [accumulator::NAME, crate::ordered_array_agg::NAME];
+
+/// The single-phase form of `plan` if it is a final aggregate of one of
+/// [`INPUT_SIZED_STATES`] over a hash repartition of its partial aggregate.
 fn single_phase(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(last) = plan.downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
-    let counts_distinct = last
+    let input_sized_state = last
         .aggr_expr()
         .iter()
-        .any(|a| a.fun().name() == accumulator::NAME);
-    if *last.mode() != AggregateMode::FinalPartitioned || !counts_distinct {
+        .any(|a| INPUT_SIZED_STATES.contains(&a.fun().name()));
+    if *last.mode() != AggregateMode::FinalPartitioned || !input_sized_state {
         return Ok(None);
     }
     let Some(repartition) = last.input().downcast_ref::<RepartitionExec>() else {

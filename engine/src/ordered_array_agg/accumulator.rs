@@ -29,7 +29,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-const NAME: &str = "trail_ordered_array_agg";
+pub(crate) const NAME: &str = "trail_ordered_array_agg";
 
 /// Whether `ARRAY_AGG(… ORDER BY key)` with a key of this type can be
 /// computed here: every value must map to an `i64` preserving order.

@@ -28,6 +28,7 @@ use datafusion::logical_expr::{Aggregate, AggregateUDF, Expr, ExprSchemable, Log
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
+pub(crate) use accumulator::NAME;
 use accumulator::{supported_order_key, OrderedArrayAgg};
 
 /// See the module documentation.

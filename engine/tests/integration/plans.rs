@@ -160,14 +160,25 @@ async fn distinct_counts_per_user_are_one_single_phase_aggregate() {
         .filter(|l| l.contains("DataSourceExec") && l.contains("event_date="))
         .count();
     assert_eq!(event_scans, 1, "{plan}");
-    // One join remains: the events' users lookup (merged ids).
+    // No join: merged ids are mapped without one (canonical_user.rs).
     let joins = plan.lines().filter(|l| l.contains("HashJoinExec")).count();
-    let users_lookup = physical_plan(&trail, "SELECT user_id FROM events").await;
-    let lookup_joins = users_lookup
+    assert_eq!(joins, 0, "{plan}");
+}
+
+/// The conversion-paths query's per-user `ARRAY_AGG(event_type ORDER BY
+/// time)` is aggregated once, over events partitioned by user, instead of
+/// building every row into partial states and merging them.
+#[tokio::test]
+async fn ordered_array_agg_per_user_is_single_phase() {
+    let (_dir, trail) = fixture_trail().await;
+    let conversion_paths = include_str!("../../../testdata/seed_queries/conversion_paths.sql");
+    let plan = physical_plan(&trail, conversion_paths).await;
+    let ordered: Vec<&str> = plan
         .lines()
-        .filter(|l| l.contains("HashJoinExec"))
-        .count();
-    assert_eq!(joins, lookup_joins, "{plan}");
+        .filter(|l| l.contains("AggregateExec") && l.contains("trail_ordered_array_agg"))
+        .collect();
+    assert_eq!(ordered.len(), 1, "{plan}");
+    assert!(ordered[0].contains("mode=SinglePartitioned"), "{plan}");
 }
 
 /// Every filter pushed into the events scan appears once in its Parquet
