@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 use crate::ingest::{ImportOptions, ImportReport, InputFormat};
 use crate::store::{CompactReport, Store};
 
+/// The variable that overrides Trail's partial-aggregation probe size.
+const SKIP_PARTIAL_PROBE_ROWS_ENV: &str =
+    "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_ROWS_THRESHOLD";
+
 /// How to open a data directory.
 #[derive(Debug, Clone, Default)]
 pub struct TrailOptions {
@@ -67,6 +71,18 @@ impl Trail {
             // The events table plans its inner scan (and users join) itself; dynamic
             // join filters built there must not meet the outer plan's join reordering.
             .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
+        // Partial aggregation is given up once its first rows show it barely
+        // reduces them (DataFusion's probe waits for 100,000 rows per
+        // partition): grouping 101K per-user event sequences, as the
+        // conversion-paths query does, gains nothing from a partial phase
+        // that never reaches that many rows. Set only where the environment
+        // says nothing.
+        if std::env::var_os(SKIP_PARTIAL_PROBE_ROWS_ENV).is_none() {
+            config = config.set_usize(
+                "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
+                20_000,
+            );
+        }
         if let Some(n) = options.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }
