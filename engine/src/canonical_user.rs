@@ -17,8 +17,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray,
+    make_view, Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray,
 };
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -117,6 +118,59 @@ impl MergedIds {
     }
 }
 
+impl MergedIds {
+    /// `ids` mapped to their survivors as views — the stored ids' views
+    /// are kept and only merged-away ids get new ones (the events scan
+    /// yields `Utf8View`, and most of its batches hold a merged-away id,
+    /// so this is the path that runs). `None` when none was merged away.
+    fn map_views(&self, ids: &StringViewArray) -> Result<Option<StringViewArray>> {
+        let views = ids.views();
+        // Equal views are equal ids (the reverse need not hold: a repeat
+        // stored elsewhere is only looked up again).
+        let mut last: Option<(u128, Option<&str>)> = None;
+        let mut survivor_of = |i: usize| -> Option<&str> {
+            match last {
+                Some((view, survivor)) if view == views[i] => survivor,
+                _ => {
+                    let survivor = self.survivors.get(ids.value(i)).map(String::as_str);
+                    last = Some((views[i], survivor));
+                    survivor
+                }
+            }
+        };
+        let mut out: Option<Vec<u128>> = None;
+        let mut extra: Vec<u8> = Vec::new();
+        let extra_block = u32::try_from(ids.data_buffers().len()).map_err(|_| {
+            datafusion::common::DataFusionError::Internal("too many buffers".into())
+        })?;
+        for i in 0..views.len() {
+            if ids.is_null(i) {
+                continue;
+            }
+            let Some(survivor) = survivor_of(i) else {
+                continue;
+            };
+            let out = out.get_or_insert_with(|| views.to_vec());
+            let offset = u32::try_from(extra.len()).map_err(|_| {
+                datafusion::common::DataFusionError::Internal("survivor ids over 4 GiB".into())
+            })?;
+            out[i] = make_view(survivor.as_bytes(), extra_block, offset);
+            if survivor.len() > 12 {
+                extra.extend_from_slice(survivor.as_bytes());
+            }
+        }
+        let Some(out) = out else {
+            return Ok(None);
+        };
+        let mut buffers = ids.data_buffers().to_vec();
+        if !extra.is_empty() {
+            buffers.push(Buffer::from_vec(extra));
+        }
+        let array = StringViewArray::try_new(out.into(), buffers, ids.nulls().cloned())?;
+        Ok(Some(array))
+    }
+}
+
 /// `trail_canonical_user_id(user_id)` → the surviving user id.
 ///
 /// Internal: the events view puts it in place of the users join when a
@@ -186,8 +240,8 @@ impl ScalarUDFImpl for CanonicalUserId {
         };
         let mapped: Option<ArrayRef> = match ids.data_type() {
             DataType::Utf8View => merged
-                .map(ids.as_string_view().iter())
-                .map(|v| Arc::new(StringViewArray::from_iter(v)) as ArrayRef),
+                .map_views(ids.as_string_view())?
+                .map(|v| Arc::new(v) as ArrayRef),
             DataType::Utf8 => merged
                 .map(ids.as_string::<i32>().iter())
                 .map(|v| Arc::new(StringArray::from_iter(v)) as ArrayRef),
@@ -245,6 +299,47 @@ mod tests {
             );
             assert_eq!(batches[0].column(0).data_type().to_string(), cast);
         }
+    }
+
+    /// Views of long and short stored ids are kept; merged-away ids get
+    /// inline views or views into one added buffer.
+    #[test]
+    fn views_of_kept_ids_stay_and_merged_ids_get_new_ones() {
+        let merged = merged();
+        let long_kept = "a stored id longer than twelve bytes";
+        let ids = StringViewArray::from(vec![
+            Some(long_kept),
+            Some("anon_2"),
+            None,
+            Some("anon_1"),
+            Some(long_kept),
+            Some("anon_2"),
+        ]);
+        let mapped = merged
+            .map_views(&ids)
+            .unwrap()
+            .expect("two ids merged away");
+        let got: Vec<Option<&str>> = mapped.iter().collect();
+        let long_survivor = Some("a user id longer than twelve");
+        assert_eq!(
+            got,
+            [
+                Some(long_kept),
+                long_survivor,
+                None,
+                Some("u_1"),
+                Some(long_kept),
+                long_survivor
+            ]
+        );
+        assert_eq!(
+            mapped.views()[0],
+            ids.views()[0],
+            "a kept id keeps its view"
+        );
+        assert_eq!(mapped.data_buffers().len(), ids.data_buffers().len() + 1);
+        let unmerged = StringViewArray::from(vec![Some(long_kept), None, Some("u_9")]);
+        assert!(merged.map_views(&unmerged).unwrap().is_none());
     }
 
     #[test]
