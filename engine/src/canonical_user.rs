@@ -16,10 +16,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    make_view, Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray,
-};
+use datafusion::arrow::array::{make_view, Array, AsArray, StringViewArray};
 use datafusion::arrow::buffer::Buffer;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -85,44 +84,10 @@ impl MergedIds {
         self.survivors.get(id).map_or(id, String::as_str)
     }
 
-    /// `ids` mapped to their survivors, or `None` when none was merged away.
-    /// Each run of equal ids is looked up once.
-    fn map<'a, I>(&'a self, ids: I) -> Option<Vec<Option<&'a str>>>
-    where
-        I: Iterator<Item = Option<&'a str>> + Clone,
-    {
-        let mut checked: Option<&str> = None;
-        let any_merged = ids.clone().flatten().any(|id| {
-            // A repeat of an id already checked (and not merged away).
-            if checked == Some(id) {
-                return false;
-            }
-            checked = Some(id);
-            self.survivors.contains_key(id)
-        });
-        if !any_merged {
-            return None;
-        }
-        let mut last: Option<(&str, &str)> = None;
-        let mapped = ids.map(|id| {
-            id.map(|id| match last {
-                Some((seen, survivor)) if seen == id => survivor,
-                _ => {
-                    let survivor = self.survivor(id);
-                    last = Some((id, survivor));
-                    survivor
-                }
-            })
-        });
-        Some(mapped.collect())
-    }
-}
-
-impl MergedIds {
-    /// `ids` mapped to their survivors as views — the stored ids' views
-    /// are kept and only merged-away ids get new ones (the events scan
-    /// yields `Utf8View`, and most of its batches hold a merged-away id,
-    /// so this is the path that runs). `None` when none was merged away.
+    /// `ids` mapped to their survivors: the stored ids' views are kept and
+    /// only merged-away ids get new ones (most batches of the events scan
+    /// hold one, so this runs for nearly every batch). `None` when none was
+    /// merged away.
     fn map_views(&self, ids: &StringViewArray) -> Result<Option<StringViewArray>> {
         let views = ids.views();
         // Equal views are equal ids (the reverse need not hold: a repeat
@@ -238,20 +203,18 @@ impl ScalarUDFImpl for CanonicalUserId {
             }
             ColumnarValue::Array(ids) => ids,
         };
-        let mapped: Option<ArrayRef> = match ids.data_type() {
-            DataType::Utf8View => merged
-                .map_views(ids.as_string_view())?
-                .map(|v| Arc::new(v) as ArrayRef),
-            DataType::Utf8 => merged
-                .map(ids.as_string::<i32>().iter())
-                .map(|v| Arc::new(StringArray::from_iter(v)) as ArrayRef),
-            DataType::LargeUtf8 => merged
-                .map(ids.as_string::<i64>().iter())
-                .map(|v| Arc::new(LargeStringArray::from_iter(v)) as ArrayRef),
+        // Stored ids are read as views; other string types (say, with
+        // view types turned off) go through views and back.
+        let views = match ids.data_type() {
+            DataType::Utf8View => Arc::clone(ids),
+            DataType::Utf8 | DataType::LargeUtf8 => cast(ids, &DataType::Utf8View)?,
             other => return exec_err!("trail_canonical_user_id: unexpected {other}"),
         };
         Ok(ColumnarValue::Array(
-            mapped.unwrap_or_else(|| Arc::clone(ids)),
+            match merged.map_views(views.as_string_view())? {
+                Some(mapped) => cast(&mapped, ids.data_type())?,
+                None => Arc::clone(ids),
+            },
         ))
     }
 }
@@ -346,9 +309,13 @@ mod tests {
     fn a_batch_without_merged_ids_is_returned_as_is() {
         let ids = StringViewArray::from(vec![Some("u_1"), None, Some("u_2")]);
         let merged = merged();
-        assert!(merged.map(ids.iter()).is_none());
+        assert!(merged.map_views(&ids).unwrap().is_none());
         let ids = StringViewArray::from(vec![Some("u_1"), Some("u_1"), Some("anon_1")]);
-        let mapped = merged.map(ids.iter()).expect("anon_1 was merged away");
+        let mapped = merged
+            .map_views(&ids)
+            .unwrap()
+            .expect("anon_1 was merged away");
+        let mapped: Vec<Option<&str>> = mapped.iter().collect();
         assert_eq!(mapped, [Some("u_1"), Some("u_1"), Some("u_1")]);
     }
 }
