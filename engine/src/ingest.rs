@@ -33,6 +33,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
 use crate::error::{Error, Result};
 use crate::event_batch::{build_batch, sort_for_file, stored_schema, StoredEvent};
 
+use crate::id_set::IdSet;
 use crate::identity::Users;
 use crate::layout::{PropertyLayout, EVENT_PREFIX};
 use crate::message::{parse_message, parse_message_json, Message, TrackEvent};
@@ -136,7 +137,7 @@ pub(crate) async fn import(
         buffered: BTreeMap::new(),
         buffered_bytes: 0,
         adds: Vec::new(),
-        seen: HashSet::new(),
+        seen: IdSet::default(),
         checked_dates: HashSet::new(),
         report: ImportReport::default(),
         max_errors: options.max_errors,
@@ -356,7 +357,7 @@ struct Importer<'a> {
     /// Files written (not yet committed).
     adds: Vec<Add>,
     /// Hashes of every event id stored on the dates this import touches, and of those it imported.
-    seen: HashSet<u128>,
+    seen: IdSet,
     checked_dates: HashSet<i32>,
     report: ImportReport,
     max_errors: usize,
