@@ -36,6 +36,7 @@ use crate::layout::{PropertyLayout, EVENT_PREFIX, USER_PREFIX};
 use crate::message::PAGEVIEW_EVENT;
 use crate::store::PARTITION_COLUMN;
 use crate::user_filter::{stored_ids_filter, user_literals};
+use crate::users_lookup::UserRows;
 use crate::users_table::USER_REST;
 
 /// The schemas the tables are registered in.
@@ -308,7 +309,7 @@ impl EventsTable {
 
     fn with_schema(mut self) -> Result<Self> {
         let all: Vec<usize> = (0..self.column_names().len()).collect();
-        let plan = self.plan(&all, &[], &[])?;
+        let plan = self.plan(&all, &[], &[], None)?;
         self.schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(self)
     }
@@ -461,11 +462,15 @@ impl EventsTable {
 
     /// The view's plan for `projection` under `filters` (which also run above
     /// it); `stored_filters` filter the stored events directly.
+    /// With `users`, user columns are read from that snapshot of the users
+    /// side ([`crate::users_lookup`]); without, through a join (used only to
+    /// derive the table's schema, which both plans share).
     fn plan(
         &self,
         projection: &[usize],
         filters: &[Expr],
         stored_filters: &[Expr],
+        users: Option<&Arc<UserRows>>,
     ) -> Result<LogicalPlan> {
         let names = self.column_names();
         let wanted: Vec<&str> = projection.iter().map(|i| names[*i].as_str()).collect();
@@ -485,31 +490,52 @@ impl EventsTable {
                 builder = builder.filter(filter.clone())?;
             }
         }
-        let user_columns: Vec<&HiddenColumn> = wanted
-            .iter()
-            .filter_map(|name| self.hidden_column(name))
-            .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
-            .collect();
-        // User ids alone are remapped without the join (crate::canonical_user).
-        let needs_users = wanted.contains(&"user_properties") || !user_columns.is_empty();
+        let (user_columns, needs_users) = self.user_side(&wanted);
+        // User ids alone are remapped without the users side (crate::canonical_user).
         let remap_user_id = !needs_users && self.stored.has_merges();
         if needs_users {
-            builder = builder.join(
-                self.users_lookup(&user_columns)?,
-                JoinType::Left,
-                (vec!["user_id"], vec!["__uid"]),
-                None,
-            )?;
+            builder = match users {
+                Some(users) => {
+                    // Every column so far, and then more.
+                    let extend = |builder: LogicalPlanBuilder, more: Vec<Expr>| {
+                        let columns = builder.schema().columns().into_iter().map(Expr::Column);
+                        builder.project(columns.chain(more))
+                    };
+                    let user_id = Expr::Column(Column::new(Some("e"), "user_id"));
+                    let row = users.row_udf().call(vec![user_id]).alias("__user_row");
+                    let builder = extend(builder, vec![row])?;
+                    let mut exprs = Vec::new();
+                    let lookup_columns = ["__canonical", "__props"]
+                        .into_iter()
+                        .map(String::from)
+                        .chain(user_columns.iter().map(|h| h.name()));
+                    for name in lookup_columns {
+                        if let Some(read) = users.column(&name, col("__user_row")) {
+                            exprs.push(read.alias(name));
+                        }
+                    }
+                    extend(builder, exprs)?
+                }
+                None => builder.join(
+                    self.users_lookup(&user_columns)?,
+                    JoinType::Left,
+                    (vec!["user_id"], vec!["__uid"]),
+                    None,
+                )?,
+            };
         }
         let exprs: Vec<Expr> = wanted
             .iter()
             .map(|name| -> Result<Expr> {
                 Ok(match *name {
-                    "user_id" if needs_users => datafusion::functions::expr_fn::coalesce(vec![
-                        col("__canonical"),
-                        col("e.user_id"),
-                    ])
-                    .alias("user_id"),
+                    // Without merges every stored id is its user's own.
+                    "user_id" if needs_users && self.stored.has_merges() => {
+                        datafusion::functions::expr_fn::coalesce(vec![
+                            col("__canonical"),
+                            col("e.user_id"),
+                        ])
+                        .alias("user_id")
+                    }
                     "user_id" if remap_user_id => self
                         .stored
                         .merged
@@ -532,6 +558,58 @@ impl EventsTable {
             })
             .collect::<Result<_>>()?;
         builder.project(exprs)?.build()
+    }
+
+    /// The user reads among `wanted` columns, and whether they need the
+    /// users side at all (user reads or `user_properties`).
+    fn user_side<'a>(&'a self, wanted: &[&str]) -> (Vec<&'a HiddenColumn>, bool) {
+        let reads: Vec<&HiddenColumn> = wanted
+            .iter()
+            .filter_map(|name| self.hidden_column(name))
+            .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
+            .collect();
+        let needed = wanted.contains(&"user_properties") || !reads.is_empty();
+        (reads, needed)
+    }
+
+    /// The users side a scan of `projection` reads, evaluated now: the
+    /// surviving user's id, and `user_properties` and user reads only if wanted.
+    async fn user_rows(
+        &self,
+        state: &dyn Session,
+        projection: &[usize],
+    ) -> Result<Option<Arc<UserRows>>> {
+        let names = self.column_names();
+        let wanted: Vec<&str> = projection.iter().map(|i| names[*i].as_str()).collect();
+        let (reads, needed) = self.user_side(&wanted);
+        if !needed {
+            return Ok(None);
+        }
+        let mut keep = vec![col("__uid")];
+        if self.stored.has_merges() {
+            keep.push(col("__canonical"));
+        }
+        if wanted.contains(&"user_properties") {
+            keep.push(col("__props"));
+        }
+        keep.extend(reads.iter().map(|h| col(h.name())));
+        let lookup = self.users_lookup(&reads)?;
+        // The lookup's last projection names what each column is.
+        let described = match &lookup {
+            LogicalPlan::Projection(p) => p
+                .expr
+                .iter()
+                .map(|e| match e {
+                    Expr::Alias(a) => (a.name.clone(), a.expr.to_string()),
+                    e => (e.schema_name().to_string(), e.to_string()),
+                })
+                .collect(),
+            _ => Default::default(),
+        };
+        let plan = LogicalPlanBuilder::from(lookup).project(keep)?.build()?;
+        Ok(Some(
+            UserRows::load(state, &plan, "__uid", described).await?,
+        ))
     }
 
     fn event_properties_expr(&self) -> Result<Expr> {
@@ -650,7 +728,8 @@ impl TableProvider for EventsTable {
                 stored_filters.extend(stored_ids_filter(state, users, literals).await?);
             }
         }
-        let mut plan = self.plan(projection, &filters, &stored_filters)?;
+        let users = self.user_rows(state, projection).await?;
+        let mut plan = self.plan(projection, &filters, &stored_filters, users.as_ref())?;
         if let (Some(limit), true) = (limit, filters.is_empty()) {
             plan = LogicalPlanBuilder::from(plan)
                 .limit(0, Some(limit))?

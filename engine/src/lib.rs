@@ -26,6 +26,7 @@ mod identity;
 pub mod ingest;
 mod json_object;
 mod layout;
+mod list_group_key;
 mod memory_pool;
 pub mod message;
 mod multi_distinct;
@@ -38,6 +39,7 @@ mod store;
 mod time;
 mod trail;
 mod user_filter;
+mod users_lookup;
 mod users_table;
 
 pub use error::{Error, Result};

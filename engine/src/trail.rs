@@ -101,6 +101,7 @@ impl Trail {
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));
         ctx.add_optimizer_rule(Arc::new(crate::multi_distinct::MultiDistinctCount));
         ctx.add_optimizer_rule(Arc::new(crate::ordered_array_agg::OrderedArrayAggRule));
+        ctx.add_optimizer_rule(Arc::new(crate::list_group_key::ListGroupKeys));
         ctx.register_udf(crate::json_object::JsonObject::udf());
         trail_udfs::register_all(&ctx)?;
         crate::dialect::register(&ctx)?;

@@ -85,18 +85,18 @@ async fn user_properties_without_merges_read_stored_columns() {
     let plan = physical_plan(&trail, sql).await;
     assert!(!plan.contains("trail_json_object"), "{plan}");
     assert!(plan.contains("up__plan_level"), "{plan}");
-    // Each read is evaluated once per user, in the users lookup: the join
-    // carries its value, not the user's residual JSON, to the event rows.
+    // Each read is evaluated once per user, on the users side
+    // (engine/src/users_lookup.rs): event rows get its value by their
+    // user's row, not the user's residual JSON, and no join.
     assert!(!plan.contains("__up_rest"), "{plan}");
-    let join = plan
-        .lines()
-        .position(|l| l.contains("HashJoinExec"))
-        .expect("a users join");
-    let read = plan
-        .lines()
-        .position(|l| l.contains("trail_prop(user_properties_rest"))
-        .expect("a read of the residual user JSON");
-    assert!(read > join, "the read runs below the join\n{plan}");
+    assert!(!plan.contains("HashJoinExec"), "{plan}");
+    assert!(plan.contains("trail_user_row(user_id"), "{plan}");
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("trail_user_column[")
+                && l.contains("trail_prop(u.user_properties_rest")),
+        "{plan}"
+    );
     assert_eq!(
         super::fixture::rows(&trail, sql).await,
         ["u1|Pro|NULL|NULL", "u2|Free|ad|ad", "u3|NULL|NULL|NULL"]
@@ -216,8 +216,9 @@ async fn scan_predicates_hold_each_filter_once() {
 /// With users merged, a query that reads `user_id` but no user property maps
 /// the stored ids through the small map of merged-away ids
 /// (engine/src/canonical_user.rs) instead of joining every event to the
-/// users; one that reads a user property still joins. The answers are
-/// checked in `slt/fixture/` and `import.rs` (merges).
+/// users; one that reads a user property gets the survivor's id with it from
+/// the users side (engine/src/users_lookup.rs). The answers are checked in
+/// `slt/fixture/` and `import.rs` (merges).
 #[tokio::test]
 async fn merged_user_ids_are_mapped_without_a_users_join() {
     let (_dir, trail) = fixture_trail().await;
@@ -235,6 +236,7 @@ async fn merged_user_ids_are_mapped_without_a_users_join() {
         "SELECT user_id, user_properties->>'plan_level' FROM events",
     )
     .await;
-    assert!(plan.contains("merged_into"), "{plan}");
+    assert!(plan.contains("trail_user_row(user_id"), "{plan}");
     assert!(!plan.contains("trail_canonical_user_id"), "{plan}");
+    assert!(!plan.contains("HashJoinExec"), "{plan}");
 }
