@@ -319,7 +319,7 @@ def prepare(args, work):
     meta_path = work / "meta.json"
     if meta_path.exists() and args.reuse:
         log(f"reusing {data}")
-        return json.loads(meta_path.read_text()), meta_path
+        return {**json.loads(meta_path.read_text()), "reused": True}, meta_path
     if data.exists():
         shutil.rmtree(data)
     end = args.end or dt.datetime.now(dt.timezone.utc).date().isoformat()
@@ -568,6 +568,10 @@ def merge_remeasured(previous, run):
     merged["remeasured"] = dict(previous.get("remeasured") or {})
     for name in run["verify"]:
         merged["remeasured"][name] = {"commit": run["commit"], "date": run["date"], "command": run["command"]}
+    if not run.get("reused"):
+        # The data was imported again: its import figures replace the earlier ones.
+        merged["info"] = run["info"]
+        merged["import_remeasured"] = {"commit": run["commit"], "date": run["date"], "command": run["command"]}
     return merged
 
 
@@ -657,6 +661,10 @@ def write_report(results_dir, out_path):
         for wname, again in (run.get("remeasured") or {}).items():
             L.append(f"`{wname}` was re-measured alone on {again['date']} at commit {again['commit']} "
                      f"(`{again['command']}`); its rows below are from that run.")
+        if run.get("import_remeasured"):
+            again = run["import_remeasured"]
+            L.append(f"The import was re-measured on {again['date']} at commit {again['commit']} "
+                     f"(`{again['command']}`); the Import table below is from that run.")
         if run.get("trail_memory_limit"):
             L.append(f"Trail ran with a memory limit of {run['trail_memory_limit']} (`TRAIL_MEMORY_LIMIT`): "
                      "sorts and aggregates spill to disk beyond it.")
@@ -847,6 +855,7 @@ def main():
            "machine": machine_info(), "commit": commit, "runs": args.runs,
            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "command": args.command or " ".join(sys.argv), "cold_cache_dropped": can_drop,
+           "reused": bool(args.reuse and meta.get("reused")),
            "trail_memory_limit": args.trail_memory_limit,
            "verify": {n: st["engines"] for n, st in status.items()}, "results": results}
     if args.profile:

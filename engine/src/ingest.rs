@@ -613,6 +613,10 @@ impl Importer<'_> {
     }
 
     async fn commit(mut self) -> Result<ImportReport> {
+        // Every event is deduplicated by now: the id hashes (the largest
+        // structure of a large import) go before the last files and the
+        // users table are written.
+        self.seen = IdSet::default();
         self.flush().await?;
         let adds = std::mem::take(&mut self.adds);
         let current = self

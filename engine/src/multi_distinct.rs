@@ -55,7 +55,7 @@ pub(crate) struct MultiDistinctCount;
 
 /// The argument of a plain `COUNT(DISTINCT x)`.
 fn distinct_count_arg(expr: &Expr) -> Option<&Expr> {
-    let Expr::AggregateFunction(f) = expr else {
+    let Expr::AggregateFunction(f) = unaliased(expr) else {
         return None;
     };
     let p = &f.params;
@@ -64,7 +64,16 @@ fn distinct_count_arg(expr: &Expr) -> Option<&Expr> {
 }
 
 fn is_distinct(expr: &Expr) -> bool {
-    matches!(expr, Expr::AggregateFunction(f) if f.params.distinct)
+    matches!(unaliased(expr), Expr::AggregateFunction(f) if f.params.distinct)
+}
+
+/// An aggregate under the alias type coercion may have given it (to keep
+/// its name when it rewrote an argument or a `FILTER`).
+fn unaliased(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(a) => unaliased(&a.expr),
+        e => e,
+    }
 }
 
 /// Whether the plan or anything under it evaluates a volatile expression
@@ -271,6 +280,9 @@ mod tests {
             "SELECT COUNT(DISTINCT a), COUNT(DISTINCT b) FROM t",
             "SELECT g, COUNT(DISTINCT a), SUM(DISTINCT b) FROM t GROUP BY g",
             "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT b) FILTER (WHERE b > 1) FROM t GROUP BY g",
+            // The filtered count is aliased by type coercion (`b > 1` widened).
+            "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT f), COUNT(DISTINCT b) FILTER (WHERE b > 1) \
+             FROM t GROUP BY g",
             "SELECT g, COUNT(DISTINCT a), COUNT(DISTINCT f) FROM t WHERE random() < 2 GROUP BY g",
         ] {
             let plan = optimized(unchanged).await;
