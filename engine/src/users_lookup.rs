@@ -9,8 +9,9 @@
 //! two functions:
 //!
 //! - `trail_user_row(user_id)` → the row of that id (`UInt32`, NULL if no
-//!   user has it), looked up once per run of equal ids: event files are
-//!   sorted by user id, so runs are long;
+//!   user has it), looked up once per run of equal ids (event files are
+//!   sorted by user id; after a selective filter the runs are short, and
+//!   the lookups still cost ~280 ms CPU for those 3.4M rows);
 //! - `trail_user_column(row)` → one column of the users side at those rows
 //!   (an Arrow `take`), one function instance per column.
 
