@@ -309,7 +309,9 @@ impl EventsTable {
 
     fn with_schema(mut self) -> Result<Self> {
         let all: Vec<usize> = (0..self.column_names().len()).collect();
-        let plan = self.plan(&all, &[], &[], None)?;
+        // The types are what matter here: an empty users side of the same schema.
+        let users = UserRows::empty(self.users_lookup(&[])?.schema().inner().clone());
+        let plan = self.plan(&all, &[], &[], Some(&users))?;
         self.schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(self)
     }
@@ -462,9 +464,8 @@ impl EventsTable {
 
     /// The view's plan for `projection` under `filters` (which also run above
     /// it); `stored_filters` filter the stored events directly.
-    /// With `users`, user columns are read from that snapshot of the users
-    /// side ([`crate::users_lookup`]); without, through a join (used only to
-    /// derive the table's schema, which both plans share).
+    /// User columns are read from `users`, a snapshot of the users side
+    /// ([`crate::users_lookup`]), needed when the projection reads any.
     fn plan(
         &self,
         projection: &[usize],
@@ -494,35 +495,30 @@ impl EventsTable {
         // User ids alone are remapped without the users side (crate::canonical_user).
         let remap_user_id = !needs_users && self.stored.has_merges();
         if needs_users {
-            builder = match users {
-                Some(users) => {
-                    // Every column so far, and then more.
-                    let extend = |builder: LogicalPlanBuilder, more: Vec<Expr>| {
-                        let columns = builder.schema().columns().into_iter().map(Expr::Column);
-                        builder.project(columns.chain(more))
-                    };
-                    let user_id = Expr::Column(Column::new(Some("e"), "user_id"));
-                    let row = users.row_udf().call(vec![user_id]).alias("__user_row");
-                    let builder = extend(builder, vec![row])?;
-                    let mut exprs = Vec::new();
-                    let lookup_columns = ["__canonical", "__props"]
-                        .into_iter()
-                        .map(String::from)
-                        .chain(user_columns.iter().map(|h| h.name()));
-                    for name in lookup_columns {
-                        if let Some(read) = users.column(&name, col("__user_row")) {
-                            exprs.push(read.alias(name));
-                        }
-                    }
-                    extend(builder, exprs)?
-                }
-                None => builder.join(
-                    self.users_lookup(&user_columns)?,
-                    JoinType::Left,
-                    (vec!["user_id"], vec!["__uid"]),
-                    None,
-                )?,
+            let users = users.ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(
+                    "events scan reads user columns without a users snapshot".into(),
+                )
+            })?;
+            // Every column so far, and then more.
+            let extend = |builder: LogicalPlanBuilder, more: Vec<Expr>| {
+                let columns = builder.schema().columns().into_iter().map(Expr::Column);
+                builder.project(columns.chain(more))
             };
+            let user_id = Expr::Column(Column::new(Some("e"), "user_id"));
+            let row = users.row_udf().call(vec![user_id]).alias("__user_row");
+            builder = extend(builder, vec![row])?;
+            let mut exprs = Vec::new();
+            let lookup_columns = ["__canonical", "__props"]
+                .into_iter()
+                .map(String::from)
+                .chain(user_columns.iter().map(|h| h.name()));
+            for name in lookup_columns {
+                if let Some(read) = users.column(&name, col("__user_row")) {
+                    exprs.push(read.alias(name));
+                }
+            }
+            builder = extend(builder, exprs)?;
         }
         let exprs: Vec<Expr> = wanted
             .iter()

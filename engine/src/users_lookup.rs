@@ -79,6 +79,16 @@ impl UserRows {
         }))
     }
 
+    /// No users, with the columns of `schema`: what a plan needs to know
+    /// the types of the user columns before any query runs.
+    pub(crate) fn empty(schema: datafusion::arrow::datatypes::SchemaRef) -> Arc<Self> {
+        Arc::new(Self {
+            rows: RecordBatch::new_empty(schema),
+            by_id: hashbrown::HashMap::new(),
+            described: HashMap::new(),
+        })
+    }
+
     /// `trail_user_row(user_id)` over these users.
     pub(crate) fn row_udf(self: &Arc<Self>) -> ScalarUDF {
         ScalarUDF::new_from_impl(UserRow {
