@@ -20,12 +20,14 @@ use datafusion::arrow::array::{make_view, Array, AsArray, StringViewArray};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
+
+use crate::id_runs::{as_views, PerRun};
 
 /// Stored user id → surviving user id, for every user merged into another.
 #[derive(Debug, Default)]
@@ -90,19 +92,7 @@ impl MergedIds {
     /// merged away.
     fn map_views(&self, ids: &StringViewArray) -> Result<Option<StringViewArray>> {
         let views = ids.views();
-        // Equal views are equal ids (the reverse need not hold: a repeat
-        // stored elsewhere is only looked up again).
-        let mut last: Option<(u128, Option<&str>)> = None;
-        let mut survivor_of = |i: usize| -> Option<&str> {
-            match last {
-                Some((view, survivor)) if view == views[i] => survivor,
-                _ => {
-                    let survivor = self.survivors.get(ids.value(i)).map(String::as_str);
-                    last = Some((views[i], survivor));
-                    survivor
-                }
-            }
-        };
+        let mut runs = PerRun::new(ids);
         let mut out: Option<Vec<u128>> = None;
         let mut extra: Vec<u8> = Vec::new();
         let extra_block = u32::try_from(ids.data_buffers().len()).map_err(|_| {
@@ -112,7 +102,8 @@ impl MergedIds {
             if ids.is_null(i) {
                 continue;
             }
-            let Some(survivor) = survivor_of(i) else {
+            let survivor = runs.get(i, |id| self.survivors.get(id).map(String::as_str));
+            let Some(survivor) = survivor else {
                 continue;
             };
             let out = out.get_or_insert_with(|| views.to_vec());
@@ -205,11 +196,7 @@ impl ScalarUDFImpl for CanonicalUserId {
         };
         // Stored ids are read as views; other string types (say, with
         // view types turned off) go through views and back.
-        let views = match ids.data_type() {
-            DataType::Utf8View => Arc::clone(ids),
-            DataType::Utf8 | DataType::LargeUtf8 => cast(ids, &DataType::Utf8View)?,
-            other => return exec_err!("trail_canonical_user_id: unexpected {other}"),
-        };
+        let views = as_views(ids, "trail_canonical_user_id")?;
         Ok(ColumnarValue::Array(
             match merged.map_views(views.as_string_view())? {
                 Some(mapped) => cast(&mapped, ids.data_type())?,

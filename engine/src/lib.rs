@@ -21,6 +21,7 @@ pub mod dialect;
 mod error;
 mod event_batch;
 pub mod generator;
+mod id_runs;
 mod id_set;
 mod identity;
 pub mod ingest;

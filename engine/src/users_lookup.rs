@@ -24,11 +24,13 @@ use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
+
+use crate::id_runs::{as_views, PerRun};
 
 /// The users side of one query: its rows, and each stored user id's row.
 #[derive(Debug)]
@@ -115,28 +117,14 @@ impl UserRows {
 
     /// The rows of `ids`, each id looked up once per run of equal ids.
     fn rows_of(&self, ids: &ArrayRef) -> Result<UInt32Array> {
-        let views = match ids.data_type() {
-            DataType::Utf8View => Arc::clone(ids),
-            DataType::Utf8 | DataType::LargeUtf8 => cast(ids, &DataType::Utf8View)?,
-            other => return exec_err!("trail_user_row: expected a string user id, got {other}"),
-        };
+        let views = as_views(ids, "trail_user_row")?;
         let ids = views.as_string_view();
-        // Equal views are equal ids (not the reverse: a repeat stored
-        // elsewhere is only looked up again).
-        let mut last: Option<(u128, Option<u32>)> = None;
+        let mut runs = PerRun::new(ids);
         let rows = (0..ids.len()).map(|i| {
             if ids.is_null(i) {
                 return None;
             }
-            let view = ids.views()[i];
-            match last {
-                Some((v, row)) if v == view => row,
-                _ => {
-                    let row = self.by_id.get(ids.value(i)).copied();
-                    last = Some((view, row));
-                    row
-                }
-            }
+            runs.get(i, |id| self.by_id.get(id).copied())
         });
         Ok(rows.collect())
     }
