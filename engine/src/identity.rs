@@ -6,7 +6,7 @@
 //! all their events under the surviving `user_id`. The state also keeps each
 //! user's last session so that sessions continue across imports.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use serde_json::{Map, Value};
 

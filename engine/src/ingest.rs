@@ -36,7 +36,7 @@ use crate::event_batch::{build_batch, sort_for_file, stored_schema, StoredEvent}
 use crate::id_set::IdSet;
 use crate::identity::Users;
 use crate::layout::{PropertyLayout, EVENT_PREFIX};
-use crate::message::{parse_message, parse_message_json, Message, TrackEvent};
+use crate::message::{parse_message, parse_message_json, Message, TrackEvent, UserRef};
 use crate::store::{Store, PARTITION_COLUMN};
 use crate::time::date_of_micros;
 use crate::users_table::users_batch;
@@ -436,7 +436,8 @@ impl Importer<'_> {
         let dates: HashSet<i32> = tracks.iter().map(|(_, t)| date_of_micros(t.time)).collect();
         self.load_stored_ids(dates).await?;
         type UserEvents = Vec<(String, Box<TrackEvent>)>;
-        let mut by_user: HashMap<String, UserEvents> = HashMap::new();
+        // foldhash: one lookup per event.
+        let mut by_user: hashbrown::HashMap<String, UserEvents> = hashbrown::HashMap::new();
         for (resolved, mut track) in tracks {
             // Re-resolved: an identify later in the chunk may have merged the user.
             let user_id = match self.users.canonical_ref(&resolved) {
@@ -725,12 +726,27 @@ impl Write for HashWriter {
 /// still recognises the event.
 fn content_id(t: &TrackEvent) -> String {
     let mut hash = HashWriter(Xxh3::new());
-    // Writes to a hasher cannot fail.
-    let _ = write!(
-        hash,
-        "{:?}\u{1f}{}\u{1f}{}\u{1f}",
-        t.user, t.event_type, t.time
-    );
+    // Writes to a hasher cannot fail. The user is hashed as its `Debug` text
+    // (`Id("u1")`), written directly when that text is the id between quotes.
+    let (variant, name) = match &t.user {
+        UserRef::Id(name) => ("Id", name),
+        UserRef::Identity(name) => ("Identity", name),
+    };
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && !matches!(b, b'"' | b'\\' | b'\'');
+    if name.bytes().all(|b| plain(&b)) {
+        hash.0.update(variant.as_bytes());
+        hash.0.update(b"(\"");
+        hash.0.update(name.as_bytes());
+        hash.0.update(b"\")");
+    } else {
+        let _ = write!(hash, "{:?}", t.user);
+    }
+    let mut time = itoa::Buffer::new();
+    for part in [t.event_type.as_str(), time.format(t.time)] {
+        hash.0.update("\u{1f}".as_bytes());
+        hash.0.update(part.as_bytes());
+    }
+    hash.0.update("\u{1f}".as_bytes());
     // The text of the parsed object, as ids have always been computed.
     let _ = t.properties.write_canonical(&mut hash);
     format!("{:016x}", hash.0.digest())
@@ -758,5 +774,37 @@ mod tests {
             panic!("a track")
         };
         assert_eq!(content_id(&t), "dcc53a9bc804d7cf");
+    }
+
+    /// The user goes into the hash as its `Debug` text, whether or not it
+    /// takes the direct path.
+    #[test]
+    fn content_ids_hash_the_users_debug_text() {
+        let line = r#"{"type":"track","user_id":"u1","event":"A","time":"2026-11-20T10:00:00Z","properties":{"k":1}}"#;
+        let Ok(Message::Track(mut t)) = parse_message_json(line) else {
+            panic!("a track")
+        };
+        for user in [
+            UserRef::Id("plain user@x.com".into()),
+            UserRef::Identity("with \"quote\"".into()),
+            UserRef::Id("it's".into()),
+            UserRef::Identity("caf\u{e9}\n".into()),
+        ] {
+            t.user = user;
+            let mut hash = HashWriter(Xxh3::new());
+            write!(
+                hash,
+                "{:?}\u{1f}{}\u{1f}{}\u{1f}",
+                t.user, t.event_type, t.time
+            )
+            .unwrap();
+            t.properties.write_canonical(&mut hash).unwrap();
+            assert_eq!(
+                content_id(&t),
+                format!("{:016x}", hash.0.digest()),
+                "{:?}",
+                t.user
+            );
+        }
     }
 }

@@ -188,11 +188,18 @@ fn users_stamp(users_dir: &Path, version: u64) -> Result<i64> {
         .unwrap_or(-1))
 }
 
+/// How every events and users file is encoded.
+///
+/// zstd level 1: on the generated 1M events it wrote smaller files than
+/// level 3 (24.0 vs 24.2 bytes/event) for less CPU. `event_id` is unique per
+/// row, so a dictionary for it is built only to be thrown away at the page
+/// limit; plain encoding is both faster and smaller (22.6 bytes/event).
 pub(crate) fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
+            ZstdLevel::try_new(1).expect("valid level"),
         ))
+        .set_column_dictionary_enabled("event_id".into(), false)
         .set_max_row_group_row_count(Some(1 << 20))
         .build()
 }
