@@ -95,19 +95,8 @@ pub(crate) fn build_batch(
         time.append_value(e.track.time);
         event_type.append_value(&e.track.event_type);
         props.append_properties(&e.track.properties);
-        let c = &e.track.context;
-        for (builder, value) in context.iter_mut().zip([
-            &c.page_url,
-            &c.page_title,
-            &c.referrer,
-            &c.device_type,
-            &c.browser,
-            &c.platform,
-            &c.country,
-            &c.region,
-            &c.city,
-        ]) {
-            builder.append_option(value.as_deref());
+        for (builder, value) in context.iter_mut().zip(e.track.context.values()) {
+            builder.append_option(value);
         }
         date.append_value(date_of_micros(e.track.time));
     }

@@ -241,16 +241,19 @@ impl Chunks {
         let mut lines = Vec::new();
         match &mut self.source {
             ChunkSource::Ndjson(input) => {
-                let mut buf = Vec::new();
+                // Each line becomes its own String: sized from the last line,
+                // so reading it rarely grows (and copies) the buffer.
+                let mut capacity = 512;
                 while lines.len() < CHUNK_LINES {
-                    buf.clear();
+                    let mut buf = Vec::with_capacity(capacity);
                     let n = input
                         .read_until(b'\n', &mut buf)
                         .map_err(Error::io("reading input"))?;
                     if n == 0 {
                         break;
                     }
-                    lines.push(match String::from_utf8(std::mem::take(&mut buf)) {
+                    capacity = n + n / 4;
+                    lines.push(match String::from_utf8(buf) {
                         Ok(s) => Line::Json(s),
                         Err(_) => Line::Error("not valid UTF-8".into()),
                     });

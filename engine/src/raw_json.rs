@@ -68,6 +68,9 @@ pub(crate) fn parse_raw(raw: &RawValue) -> Result<Value, String> {
 /// The number a raw JSON value holds, if it is one.
 pub(crate) fn raw_number(raw: &RawValue) -> Option<Number> {
     let text = raw.get();
+    if is_plain_integer(text) {
+        return text.parse::<i64>().ok().map(Number::from);
+    }
     let first = *text.as_bytes().first()?;
     (first == b'-' || first.is_ascii_digit())
         .then(|| serde_json::from_str(text).ok())
@@ -81,7 +84,7 @@ pub(crate) fn raw_number(raw: &RawValue) -> Option<Number> {
 pub(crate) fn write_canonical(raw: &RawValue, out: &mut impl Write) -> std::io::Result<()> {
     let text = raw.get();
     let simple_string = text.starts_with('"') && !text.contains('\\');
-    if simple_string || matches!(text, "true" | "false" | "null") {
+    if simple_string || matches!(text, "true" | "false" | "null") || is_plain_integer(text) {
         return out.write_all(text.as_bytes());
     }
     if let Some(n) = raw_number(raw) {
@@ -90,6 +93,19 @@ pub(crate) fn write_canonical(raw: &RawValue, out: &mut impl Write) -> std::io::
     // Escaped strings, objects and arrays: rare in property values.
     let value: Value = serde_json::from_str(text).map_err(std::io::Error::other)?;
     serde_json::to_writer(out, &value).map_err(std::io::Error::other)
+}
+
+/// An integer that `serde_json` writes back exactly as it is written here:
+/// `0`, or up to 18 digits (well inside `i64`) without a leading zero,
+/// optionally negative.
+fn is_plain_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let bytes = digits.as_bytes();
+    text == "0"
+        || (!bytes.is_empty()
+            && bytes.len() <= 18
+            && bytes[0] != b'0'
+            && bytes.iter().all(u8::is_ascii_digit))
 }
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
@@ -153,7 +169,8 @@ mod tests {
     /// output for the parsed value.
     #[test]
     fn canonical_text_matches_serde_json() {
-        let text = r#"{"s":"plain","e":"a\u00e9\n\"q\"","i":-42,"big":18446744073709551615,
+        let text = r#"{"s":"plain","e":"a\u00e9\n\"q\"","i":-42,"z":0,"nz":-0,"j":123456789012345678,
+            "k":1234567890123456789,"big":18446744073709551615,
             "f":1.50,"x":1e3,"t":true,"n":null,"o":{"z":1, "a":[1, 2.0]},"dup":1,"dup":2}"#;
         let parsed: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
         let sorted = RawObject::parse(text).unwrap().into_sorted();
