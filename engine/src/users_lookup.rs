@@ -253,7 +253,8 @@ mod tests {
         let ctx = SessionContext::new();
         let users = ctx
             .sql(
-                "SELECT * FROM (VALUES ('u_1', 'pro', 3), ('a user id longer than twelve', 'free', NULL)) \
+                "SELECT * FROM (VALUES ('u_1', 'pro', 3), ('a user id longer than twelve', 'free', NULL), \
+                 ('twelve bytes', 'team', 12), ('thirteen byte', 'solo', 13)) \
                  AS u(__uid, plan, n)",
             )
             .await
@@ -279,7 +280,8 @@ mod tests {
             let df = ctx
                 .sql(&format!(
                     "SELECT trail_user_row(arrow_cast(column1, '{cast}')) AS r FROM (VALUES \
-                     ('u_1'), ('u_1'), (NULL), ('a user id longer than twelve'), ('nobody'), ('u_1'))"
+                     ('u_1'), ('u_1'), (NULL), ('a user id longer than twelve'), ('nobody'), ('u_1'), \
+                     ('twelve bytes'), ('thirteen byte'), ('twelve byte'), ('thirteen bytes'))"
                 ))
                 .await
                 .unwrap()
@@ -290,16 +292,20 @@ mod tests {
                 .unwrap()
                 .to_string();
             let expected = "\
-+------+---+
-| plan | n |
-+------+---+
-| pro  | 3 |
-| pro  | 3 |
-|      |   |
-| free |   |
-|      |   |
-| pro  | 3 |
-+------+---+";
++------+----+
+| plan | n  |
++------+----+
+| pro  | 3  |
+| pro  | 3  |
+|      |    |
+| free |    |
+|      |    |
+| pro  | 3  |
+| team | 12 |
+| solo | 13 |
+|      |    |
+|      |    |
++------+----+";
             assert_eq!(text, expected, "{cast}");
         }
     }
