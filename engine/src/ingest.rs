@@ -735,8 +735,8 @@ fn content_id(t: &TrackEvent) -> String {
         UserRef::Id(name) => ("Id", name),
         UserRef::Identity(name) => ("Identity", name),
     };
-    let plain = |b: &u8| (b' '..=b'~').contains(b) && !matches!(b, b'"' | b'\\' | b'\'');
-    if name.bytes().all(|b| plain(&b)) {
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'\'');
+    if name.bytes().all(plain) {
         hash.0.update(variant.as_bytes());
         hash.0.update(b"(\"");
         hash.0.update(name.as_bytes());
