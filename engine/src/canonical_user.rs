@@ -13,7 +13,6 @@
 //! batch was merged away.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{make_view, Array, AsArray, StringViewArray};
@@ -28,6 +27,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 
 use crate::id_runs::{as_views, PerRun};
+use crate::snapshot::Snapshot;
 
 /// Stored user id → surviving user id, for every user merged into another.
 #[derive(Debug, Default)]
@@ -70,7 +70,7 @@ impl MergedIds {
     /// `trail_canonical_user_id(stored_id)` over these merges.
     pub(crate) fn udf(self: &Arc<Self>) -> ScalarUDF {
         ScalarUDF::new_from_impl(CanonicalUserId {
-            merged: Arc::clone(self),
+            merged: Snapshot(Arc::clone(self)),
             signature: Signature::one_of(
                 [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8]
                     .into_iter()
@@ -133,24 +133,10 @@ impl MergedIds {
 /// query reads `user_id` but no user property. Example: with `anon_7`
 /// merged into `u_7`, `trail_canonical_user_id('anon_7')` is `'u_7'` and
 /// `trail_canonical_user_id('u_9')` is `'u_9'`.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct CanonicalUserId {
-    merged: Arc<MergedIds>,
+    merged: Snapshot<MergedIds>,
     signature: Signature,
-}
-
-impl PartialEq for CanonicalUserId {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.merged, &other.merged)
-    }
-}
-
-impl Eq for CanonicalUserId {}
-
-impl Hash for CanonicalUserId {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.merged).hash(state);
-    }
 }
 
 impl ScalarUDFImpl for CanonicalUserId {

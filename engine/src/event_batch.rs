@@ -119,10 +119,10 @@ pub(crate) fn build_batch(
 /// `(user_id, time, event_id)`: the order every stored file keeps, which makes
 /// per-user scans and funnels read runs instead of scattered rows.
 ///
-/// The users are ranked once (a file holds a few thousand of them for a
-/// million rows), so the sort compares integers and reaches the event id's
-/// text only on a tie of user and time; a lexicographic sort over the string
-/// columns compared user ids on every step.
+/// The users are ranked once (a file holds far fewer users than rows), so
+/// the sort compares integers and reaches the event id's text only on a tie
+/// of user and time; a lexicographic sort over the string columns compared
+/// user ids on every step.
 pub(crate) fn sort_for_file(
     schema: &SchemaRef,
     batches: &[RecordBatch],

@@ -36,6 +36,7 @@ mod promoted;
 mod properties;
 mod raw_json;
 mod scan_predicate;
+mod snapshot;
 mod store;
 mod time;
 mod trail;

@@ -43,8 +43,9 @@ pub struct TrackEvent {
 
 /// Page, device and location columns of an event ([`CONTEXT_COLUMNS`], in
 /// that order), kept in one buffer: an import reads millions of events with
-/// up to nine of these short strings each, and one allocation per event
-/// instead of nine is a measurable share of its time.
+/// up to nine of these short strings each (reading them was ~10 % of an
+/// import's CPU in `perf`, much of it allocating), and this is one
+/// allocation per event instead of nine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventContext {
     text: String,

@@ -91,10 +91,6 @@ impl OptimizerRule for MultiDistinctCount {
         Some(ApplyOrder::BottomUp)
     }
 
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
     fn rewrite(
         &self,
         plan: LogicalPlan,

@@ -16,7 +16,6 @@
 //!   (an Arrow `take`), one function instance per column.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
@@ -31,6 +30,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::id_runs::{as_views, PerRun};
+use crate::snapshot::Snapshot;
 
 /// The users side of one query: its rows, and each stored user id's row.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ impl UserRows {
     /// `trail_user_row(user_id)` over these users.
     pub(crate) fn row_udf(self: &Arc<Self>) -> ScalarUDF {
         ScalarUDF::new_from_impl(UserRow {
-            users: Arc::clone(self),
+            users: Snapshot(Arc::clone(self)),
             signature: Signature::any(1, Volatility::Immutable),
         })
     }
@@ -106,7 +106,7 @@ impl UserRows {
         let what = self.described.get(name).map_or(name, String::as_str);
         Some(
             ScalarUDF::new_from_impl(UserColumn {
-                users: Arc::clone(self),
+                users: Snapshot(Arc::clone(self)),
                 index,
                 name: format!("trail_user_column[{what}]"),
                 signature: Signature::exact(vec![DataType::UInt32], Volatility::Immutable),
@@ -132,50 +132,21 @@ impl UserRows {
 
 /// `trail_user_row(user_id) → UInt32`: the users side's row of a stored
 /// user id, NULL if there is none. Internal to the events view.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct UserRow {
-    users: Arc<UserRows>,
+    users: Snapshot<UserRows>,
     signature: Signature,
 }
 
 /// `trail_user_column(row) → T`: one column of the users side at `row`
 /// (NULL at a NULL row). Internal to the events view.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct UserColumn {
-    users: Arc<UserRows>,
+    users: Snapshot<UserRows>,
     index: usize,
     /// `trail_user_column[<what the column is>]`.
     name: String,
     signature: Signature,
-}
-
-impl PartialEq for UserRow {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.users, &other.users)
-    }
-}
-
-impl Eq for UserRow {}
-
-impl Hash for UserRow {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.users).hash(state);
-    }
-}
-
-impl PartialEq for UserColumn {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.users, &other.users) && self.index == other.index
-    }
-}
-
-impl Eq for UserColumn {}
-
-impl Hash for UserColumn {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.users).hash(state);
-        self.index.hash(state);
-    }
 }
 
 impl ScalarUDFImpl for UserRow {

@@ -75,10 +75,6 @@ impl OptimizerRule for OrderedArrayAggRule {
         Some(ApplyOrder::BottomUp)
     }
 
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
     fn rewrite(
         &self,
         plan: LogicalPlan,
