@@ -6,16 +6,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Date32Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::layout::PropertyLayout;
-use crate::message::TrackEvent;
 use crate::store::PARTITION_COLUMN;
-use crate::time::date_of_micros;
 
 /// The page, device and location columns, in table order.
 pub(crate) const CONTEXT_COLUMNS: [&str; 9] = [
@@ -56,63 +52,6 @@ pub(crate) fn stored_schema(layout: &PropertyLayout) -> SchemaRef {
     );
     fields.push(Field::new(PARTITION_COLUMN, DataType::Date32, false));
     Arc::new(Schema::new(fields))
-}
-
-/// An event ready to store: identity resolved, id and session assigned.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredEvent {
-    pub(crate) event_id: String,
-    /// Shared by the user's events of a session (one allocation per session).
-    pub(crate) session_id: Arc<str>,
-    /// Shared by the user's events (one allocation per user and chunk).
-    pub(crate) user_id: Arc<str>,
-    pub(crate) track: Box<TrackEvent>,
-}
-
-/// Builds one batch of `events`, in the order given (files are sorted when
-/// written, by [`sort_for_file`]).
-pub(crate) fn build_batch(
-    schema: &SchemaRef,
-    layout: &PropertyLayout,
-    events: &[StoredEvent],
-) -> datafusion::error::Result<RecordBatch> {
-    let n = events.len();
-    let mut event_id = StringBuilder::with_capacity(n, n * 16);
-    let mut session_id = StringBuilder::with_capacity(n, n * 16);
-    let mut user_id = StringBuilder::with_capacity(n, n * 12);
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut event_type = StringBuilder::with_capacity(n, n * 12);
-    let mut props = layout.builders(n);
-    let mut context: Vec<StringBuilder> = CONTEXT_COLUMNS
-        .iter()
-        .map(|_| StringBuilder::with_capacity(n, n * 8))
-        .collect();
-    let mut date = Date32Builder::with_capacity(n);
-    for e in events {
-        event_id.append_value(&e.event_id);
-        session_id.append_value(&*e.session_id);
-        user_id.append_value(&*e.user_id);
-        time.append_value(e.track.time);
-        event_type.append_value(&e.track.event_type);
-        props.append_properties(&e.track.properties);
-        for (builder, value) in context.iter_mut().zip(e.track.context.values()) {
-            builder.append_option(value);
-        }
-        date.append_value(date_of_micros(e.track.time));
-    }
-    let (promoted, rest) = props.finish();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(event_id.finish()),
-        Arc::new(session_id.finish()),
-        Arc::new(user_id.finish()),
-        Arc::new(time.finish()),
-        Arc::new(event_type.finish()),
-    ];
-    columns.extend(promoted);
-    columns.push(rest);
-    columns.extend(context.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    columns.push(Arc::new(date.finish()));
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Concatenates one partition's batches and sorts them by

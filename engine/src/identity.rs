@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::message::UserRef;
+use crate::message::{UserKind, UserRef};
 
 /// One user, live or merged away.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,20 +77,26 @@ impl Users {
 
     /// Resolves a message's user to its surviving `user_id`, creating the user if new.
     pub(crate) fn resolve(&mut self, user: &UserRef) -> String {
-        match user {
-            UserRef::Id(id) => {
-                let id = self.canonical(id);
+        let (kind, name) = user.parts();
+        self.resolve_name(kind, name)
+    }
+
+    /// [`Self::resolve`] of a user named by its form and name.
+    pub(crate) fn resolve_name(&mut self, kind: UserKind, name: &str) -> String {
+        match kind {
+            UserKind::Id => {
+                let id = self.canonical(name);
                 self.ensure(&id);
                 id
             }
-            UserRef::Identity(identity) => match self.by_identity.get(identity) {
+            UserKind::Identity => match self.by_identity.get(name) {
                 Some(id) => self.canonical(&id.clone()),
                 None => {
-                    let id = self.canonical(identity);
+                    let id = self.canonical(name);
                     let record = self.ensure(&id);
                     if record.identity.is_none() {
-                        record.identity = Some(identity.clone());
-                        self.by_identity.insert(identity.clone(), id.clone());
+                        record.identity = Some(name.to_string());
+                        self.by_identity.insert(name.to_string(), id.clone());
                     }
                     id
                 }

@@ -1,9 +1,11 @@
 //! Import: messages in, one atomic Delta commit out.
 //!
 //! ```text
-//! reader thread:  input ─► chunks of lines ─► parse + content ids (rayon)
+//! reader thread:  input ─► chunks of lines ─► parse into Arrow columns, with
+//!                                             content ids (rayon, pieces of a chunk)
 //!                                   │ (bounded channel: parsing overlaps the rest)
-//! import task:    identity (in order) ─► dedupe, sessions ─► per-date batches (rayon)
+//! import task:    identity (in order) ─► dedupe, sessions ─► per-date batches
+//!                 gathered from the columns (rayon)
 //!                 ─► buffered per date ─► sorted Parquet files, dates in parallel
 //!                 ─► one commit
 //! ```
@@ -14,7 +16,7 @@
 //! before it stays.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
@@ -28,17 +30,19 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
 use rayon::prelude::*;
 use serde_json::Value;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 use crate::error::{Error, Result};
-use crate::event_batch::{build_batch, sort_for_file, stored_schema, StoredEvent};
+use crate::event_batch::{sort_for_file, stored_schema};
 
 use crate::id_set::IdSet;
 use crate::identity::Users;
 use crate::layout::{PropertyLayout, EVENT_PREFIX};
-use crate::message::{parse_message, parse_message_json, Message, TrackEvent, UserRef};
+use crate::message::{parse_message_text, Message, ParsedMessage, UserKind, UserRef};
+use crate::properties::Properties;
 use crate::store::{Store, PARTITION_COLUMN};
 use crate::time::date_of_micros;
+use crate::track_columns::{build_date_batch, parse_lines, KeptRow, LineOutcome, ParsedLines};
 use crate::users_table::users_batch;
 
 /// A new session starts after more than this long without an event of the user.
@@ -128,12 +132,20 @@ pub(crate) async fn import(
         Some(t) => crate::users_table::read_users(t).await?,
         None => Users::default(),
     };
+    // Batches are built in exactly the table's Arrow schema (types,
+    // nullability, order); a new table's layout is chosen by the reader.
+    let schema = match &events_table {
+        Some(table) => Some(RecordBatchWriter::for_table(table)?.arrow_schema()),
+        None => None,
+    };
+    let layout = schema
+        .as_ref()
+        .map(|s| PropertyLayout::from_schema(EVENT_PREFIX, s));
     let mut importer = Importer {
         store,
         users,
         events_table,
-        layout: None,
-        schema: None,
+        schema,
         buffered: BTreeMap::new(),
         buffered_bytes: 0,
         adds: Vec::new(),
@@ -142,26 +154,33 @@ pub(crate) async fn import(
         report: ImportReport::default(),
         max_errors: options.max_errors,
         users_changed: false,
+        line_base: 0,
     };
-    let mut parsed_chunks = spawn_reader(input, format);
-    let mut line_base = 0usize;
-    while let Some(parsed) = parsed_chunks.recv().await {
-        let parsed = parsed?;
-        let lines = parsed.len();
-        importer.apply_chunk(parsed, line_base).await?;
-        line_base += lines;
-        progress(line_base);
+    let mut parsed_chunks = spawn_reader(input, format, layout);
+    while let Some(chunk) = parsed_chunks.recv().await {
+        importer.apply_chunk(chunk?).await?;
+        progress(importer.line_base);
     }
     importer.commit().await
 }
 
+/// One chunk of input lines, parsed in pieces (one per parse task).
+struct ParsedChunk {
+    /// The promoted event properties its tracks were built with.
+    layout: Arc<PropertyLayout>,
+    pieces: Vec<ParsedLines>,
+}
+
 /// Reads and parses the input on a thread of its own, a few chunks ahead of
 /// the import task, so parsing overlaps identity resolution and writing.
-/// Dropping the receiver stops the thread at its next chunk.
+/// Dropping the receiver stops the thread at its next chunk. `layout` is the
+/// existing table's; without one the reader chooses it from the first chunk
+/// that has tracks, as the new table's.
 fn spawn_reader(
     input: Box<dyn BufRead + Send>,
     format: InputFormat,
-) -> tokio::sync::mpsc::Receiver<Result<Vec<Result<Message, String>>>> {
+    layout: Option<PropertyLayout>,
+) -> tokio::sync::mpsc::Receiver<Result<ParsedChunk>> {
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
     std::thread::spawn(move || {
         let mut chunks = match Chunks::new(input, format) {
@@ -171,10 +190,22 @@ fn spawn_reader(
                 return;
             }
         };
+        let mut layout = layout.map(Arc::new);
         loop {
-            let next = chunks
-                .next_chunk()
-                .map(|lines| lines.map(|lines| lines.par_iter().map(parse_line).collect()));
+            let next = chunks.next_chunk().map(|chunk| {
+                chunk.map(|chunk| {
+                    let chosen = match &layout {
+                        Some(l) => l.clone(),
+                        None => Arc::new(chunk.sample_layout()),
+                    };
+                    let parsed = chunk.parse(chosen.clone());
+                    // A new table's layout comes from the first chunk with tracks.
+                    if parsed.pieces.iter().any(|p| p.tracks.len() > 0) {
+                        layout.get_or_insert(chosen);
+                    }
+                    parsed
+                })
+            });
             let (done, sent) = match next {
                 Ok(Some(parsed)) => (false, tx.blocking_send(Ok(parsed))),
                 Ok(None) => (true, Ok(())),
@@ -188,37 +219,75 @@ fn spawn_reader(
     rx
 }
 
-/// Parses one input record. Tracks without an id get their content id here,
-/// where it is computed in parallel.
-fn parse_line(line: &Line) -> Result<Message, String> {
-    let mut message = match line {
-        Line::Json(text) => parse_message_json(text),
-        Line::Value(v) => parse_message(v.clone()),
-        Line::Error(e) => Err(e.clone()),
-    }?;
-    if let Message::Track(t) = &mut message {
-        if t.event_id.is_none() {
-            t.event_id = Some(content_id(t));
-        }
-    }
-    Ok(message)
+/// Lines parsed per piece: one rayon task, small enough to spread a chunk
+/// over the cores.
+const PIECE_LINES: usize = 4096;
+
+/// One chunk of input records, unparsed.
+enum RawChunk {
+    /// NDJSON: the lines' bytes back to back, and where each ends.
+    Lines { bytes: Vec<u8>, ends: Vec<usize> },
+    /// CSV and Parquet rows as message text, or why the row is bad.
+    Records(Vec<Result<String, String>>),
 }
 
-/// One input record, still unparsed.
-enum Line {
-    Json(String),
-    Value(Value),
-    Error(String),
+impl RawChunk {
+    fn len(&self) -> usize {
+        match self {
+            Self::Lines { ends, .. } => ends.len(),
+            Self::Records(records) => records.len(),
+        }
+    }
+
+    fn line(&self, i: usize) -> Result<&str, String> {
+        match self {
+            Self::Lines { bytes, ends } => {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                std::str::from_utf8(&bytes[start..ends[i]])
+                    .map_err(|_| "not valid UTF-8".to_string())
+            }
+            Self::Records(records) => records[i].as_deref().map_err(Clone::clone),
+        }
+    }
+
+    /// The layout a new table gets: chosen from this chunk's tracks' properties.
+    fn sample_layout(&self) -> PropertyLayout {
+        let objects: Vec<_> = (0..self.len())
+            .into_par_iter()
+            .filter_map(|i| match parse_message_text(self.line(i).ok()?) {
+                Ok(ParsedMessage::Track(t)) => {
+                    Some(Properties::from_object_text(t.properties).to_map())
+                }
+                _ => None,
+            })
+            .collect();
+        PropertyLayout::choose(EVENT_PREFIX, objects.iter())
+    }
+
+    /// Parses the chunk in pieces, in parallel.
+    fn parse(self, layout: Arc<PropertyLayout>) -> ParsedChunk {
+        let starts: Vec<usize> = (0..self.len()).step_by(PIECE_LINES).collect();
+        let pieces = starts
+            .into_par_iter()
+            .map(|start| {
+                let end = (start + PIECE_LINES).min(self.len());
+                parse_lines((start..end).map(|i| self.line(i)), &layout)
+            })
+            .collect();
+        ParsedChunk { layout, pieces }
+    }
 }
 
 /// Reads the input in chunks, whatever its format.
 struct Chunks {
     source: ChunkSource,
+    /// Bytes of the last NDJSON chunk: the next one's buffer is sized from it.
+    last_bytes: usize,
 }
 
 enum ChunkSource {
     Ndjson(Box<dyn BufRead + Send>),
-    Records(std::vec::IntoIter<Line>),
+    Records(std::vec::IntoIter<Result<String, String>>),
 }
 
 impl Chunks {
@@ -234,40 +303,42 @@ impl Chunks {
                 ChunkSource::Records(parquet_records(bytes)?.into_iter())
             }
         };
-        Ok(Self { source })
+        Ok(Self {
+            source,
+            last_bytes: 0,
+        })
     }
 
-    fn next_chunk(&mut self) -> Result<Option<Vec<Line>>> {
-        let mut lines = Vec::new();
-        match &mut self.source {
+    fn next_chunk(&mut self) -> Result<Option<RawChunk>> {
+        let chunk = match &mut self.source {
             ChunkSource::Ndjson(input) => {
-                // Each line becomes its own String: sized from the last line,
-                // so reading it rarely grows (and copies) the buffer.
-                let mut capacity = 512;
-                while lines.len() < CHUNK_LINES {
-                    let mut buf = Vec::with_capacity(capacity);
+                // One buffer for the chunk's lines, sized from the last chunk
+                // so that reading rarely grows (and copies) it.
+                let mut bytes = Vec::with_capacity(self.last_bytes + self.last_bytes / 8);
+                let mut ends = Vec::with_capacity(CHUNK_LINES);
+                while ends.len() < CHUNK_LINES {
                     let n = input
-                        .read_until(b'\n', &mut buf)
+                        .read_until(b'\n', &mut bytes)
                         .map_err(Error::io("reading input"))?;
                     if n == 0 {
                         break;
                     }
-                    capacity = n + n / 4;
-                    lines.push(match String::from_utf8(buf) {
-                        Ok(s) => Line::Json(s),
-                        Err(_) => Line::Error("not valid UTF-8".into()),
-                    });
+                    ends.push(bytes.len());
                 }
+                self.last_bytes = bytes.len();
+                RawChunk::Lines { bytes, ends }
             }
-            ChunkSource::Records(records) => lines.extend(records.by_ref().take(CHUNK_LINES)),
-        }
-        Ok((!lines.is_empty()).then_some(lines))
+            ChunkSource::Records(records) => {
+                RawChunk::Records(records.by_ref().take(CHUNK_LINES).collect())
+            }
+        };
+        Ok((chunk.len() > 0).then_some(chunk))
     }
 }
 
 /// CSV rows as message objects: `properties`/`traits`/`context` columns hold
 /// JSON; `properties.key` columns become keys of `properties`.
-fn csv_records(input: Box<dyn BufRead + Send>) -> Result<Vec<Line>> {
+fn csv_records(input: Box<dyn BufRead + Send>) -> Result<Vec<Result<String, String>>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers = reader
         .headers()
@@ -278,7 +349,7 @@ fn csv_records(input: Box<dyn BufRead + Send>) -> Result<Vec<Line>> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                out.push(Line::Error(format!("bad CSV row: {e}")));
+                out.push(Err(format!("bad CSV row: {e}")));
                 continue;
             }
         };
@@ -307,15 +378,15 @@ fn csv_records(input: Box<dyn BufRead + Send>) -> Result<Vec<Line>> {
             }
         }
         out.push(match error {
-            Some(e) => Line::Error(e),
-            None => Line::Value(Value::Object(obj)),
+            Some(e) => Err(e),
+            None => Ok(Value::Object(obj).to_string()),
         });
     }
     Ok(out)
 }
 
 /// Parquet rows as message objects (via Arrow's JSON writer).
-fn parquet_records(bytes: Vec<u8>) -> Result<Vec<Line>> {
+fn parquet_records(bytes: Vec<u8>) -> Result<Vec<Result<String, String>>> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .and_then(|b| b.build())
@@ -342,7 +413,7 @@ fn parquet_records(bytes: Vec<u8>) -> Result<Vec<Line>> {
                     }
                 }
             }
-            out.push(Line::Value(v));
+            out.push(Ok(v.to_string()));
         }
     }
     Ok(out)
@@ -352,7 +423,6 @@ struct Importer<'a> {
     store: &'a Store,
     users: Users,
     events_table: Option<DeltaTable>,
-    layout: Option<PropertyLayout>,
     schema: Option<SchemaRef>,
     /// Batches not yet written, by date (days since the epoch).
     buffered: BTreeMap<i32, Vec<RecordBatch>>,
@@ -365,151 +435,225 @@ struct Importer<'a> {
     report: ImportReport,
     max_errors: usize,
     users_changed: bool,
+    /// Input lines read before the current chunk.
+    line_base: usize,
+}
+
+/// A chunk's tracks after identity, deduplication and sessions.
+#[derive(Default)]
+struct ResolvedTracks {
+    /// The surviving user ids the rows point at.
+    user_ids: Vec<String>,
+    /// Derived session ids the rows point at.
+    sessions: Vec<String>,
+    by_date: BTreeMap<i32, Vec<KeptRow>>,
 }
 
 impl Importer<'_> {
-    async fn apply_chunk(
-        &mut self,
-        parsed: Vec<Result<Message, String>>,
-        line_base: usize,
-    ) -> Result<()> {
-        let mut tracks = Vec::new();
-        for (i, message) in parsed.into_iter().enumerate() {
-            self.report.messages += 1;
-            match message {
-                Err(reason) => {
-                    self.report.rejected.push(Rejection {
-                        line: line_base + i + 1,
-                        reason,
-                    });
-                    if self.report.rejected.len() > self.max_errors {
-                        return Err(Error::ImportFailed {
-                            max_errors: self.max_errors,
-                            rejected: std::mem::take(&mut self.report.rejected),
+    async fn apply_chunk(&mut self, mut chunk: ParsedChunk) -> Result<()> {
+        // The users each track resolved to when its line was applied.
+        let mut resolved: Vec<String> = Vec::new();
+        let mut user_of_row: Vec<Vec<u32>> = Vec::with_capacity(chunk.pieces.len());
+        for piece in &mut chunk.pieces {
+            let lines = std::mem::take(&mut piece.lines);
+            let mut users = Vec::with_capacity(piece.tracks.len());
+            // The previous track's user, while no other message came between:
+            // a run of one user's events resolves once.
+            let mut previous: Option<(UserKind, usize)> = None;
+            for line in lines {
+                self.report.messages += 1;
+                self.line_base += 1;
+                match line {
+                    LineOutcome::Rejected(reason) => {
+                        self.report.rejected.push(Rejection {
+                            line: self.line_base,
+                            reason,
                         });
+                        if self.report.rejected.len() > self.max_errors {
+                            return Err(Error::ImportFailed {
+                                max_errors: self.max_errors,
+                                rejected: std::mem::take(&mut self.report.rejected),
+                            });
+                        }
                     }
-                }
-                // Resolved in message order, so an identify later in the input
-                // sees the users the earlier events created.
-                Ok(Message::Track(t)) => tracks.push((self.users.resolve(&t.user), t)),
-                Ok(Message::Identify {
-                    user,
-                    identity,
-                    time,
-                    traits,
-                }) => {
-                    let id = self.users.identify(&user, &identity, time);
-                    if !traits.is_empty() {
-                        self.users
-                            .add_properties(&crate::message::UserRef::Id(id.clone()), &traits);
+                    // Resolved in message order, so an identify later in the input
+                    // sees the users the earlier events created.
+                    LineOutcome::Track => {
+                        let row = users.len();
+                        let (kind, name) = piece.tracks.user(row);
+                        let same = previous.is_some_and(|(k, prev)| {
+                            k == kind && piece.tracks.user(prev).1 == name
+                        });
+                        if !same {
+                            resolved.push(self.users.resolve_name(kind, name));
+                        }
+                        users.push(resolved.len() as u32 - 1);
+                        previous = Some((kind, row));
                     }
-                    if let Some(t) = time {
-                        self.users.touch(&id, t);
+                    LineOutcome::User(message) => {
+                        self.apply_user_message(message);
+                        previous = None;
                     }
-                    self.report.user_updates += 1;
-                    self.users_changed = true;
-                }
-                Ok(Message::AddUserProperties { user, properties }) => {
-                    self.users.add_properties(&user, &properties);
-                    self.report.user_updates += 1;
-                    self.users_changed = true;
                 }
             }
+            user_of_row.push(users);
         }
-        if tracks.is_empty() {
+        if resolved.is_empty() {
             return Ok(());
         }
         self.users_changed = true;
-        let events = self.resolve(tracks).await?;
-        if events.is_empty() {
+        let tracks = self.resolve(&chunk, resolved, user_of_row).await?;
+        if tracks.by_date.is_empty() {
             return Ok(());
         }
-        self.stage(events).await?;
+        self.stage(&chunk, tracks).await?;
         if self.buffered_bytes >= FLUSH_BYTES {
             self.flush().await?;
         }
         Ok(())
     }
 
-    /// Resolves users, assigns ids and sessions, drops duplicates.
+    fn apply_user_message(&mut self, message: Message) {
+        match message {
+            Message::Identify {
+                user,
+                identity,
+                time,
+                traits,
+            } => {
+                let id = self.users.identify(&user, &identity, time);
+                if !traits.is_empty() {
+                    self.users.add_properties(&UserRef::Id(id.clone()), &traits);
+                }
+                if let Some(t) = time {
+                    self.users.touch(&id, t);
+                }
+            }
+            Message::AddUserProperties { user, properties } => {
+                self.users.add_properties(&user, &properties);
+            }
+            // Parse workers keep tracks in columns.
+            Message::Track(_) => unreachable!("tracks are parsed into columns"),
+        }
+        self.report.user_updates += 1;
+        self.users_changed = true;
+    }
+
+    /// Maps the chunk's tracks to their surviving users, drops duplicates,
+    /// assigns sessions and sorts the rows into dates.
     async fn resolve(
         &mut self,
-        tracks: Vec<(String, Box<TrackEvent>)>,
-    ) -> Result<Vec<StoredEvent>> {
-        let dates: HashSet<i32> = tracks.iter().map(|(_, t)| date_of_micros(t.time)).collect();
+        chunk: &ParsedChunk,
+        resolved: Vec<String>,
+        user_of_row: Vec<Vec<u32>>,
+    ) -> Result<ResolvedTracks> {
+        let pieces = &chunk.pieces;
+        let dates: HashSet<i32> = pieces
+            .iter()
+            .flat_map(|p| (0..p.tracks.len()).map(|row| date_of_micros(p.tracks.time(row))))
+            .collect();
         self.load_stored_ids(dates).await?;
-        type UserEvents = Vec<(String, Box<TrackEvent>)>;
-        // foldhash: one lookup per event.
-        let mut by_user: hashbrown::HashMap<String, UserEvents> = hashbrown::HashMap::new();
-        for (resolved, mut track) in tracks {
-            // Re-resolved: an identify later in the chunk may have merged the user.
-            let user_id = match self.users.canonical_ref(&resolved) {
-                same if same == resolved => resolved,
-                merged => merged.to_string(),
-            };
-            // `parse_line` fills in content ids; the fallback only guards the invariant.
-            let event_id = match track.event_id.take() {
-                Some(id) => id,
-                None => content_id(&track),
-            };
-            if !self.seen.insert(xxh3_128(event_id.as_bytes())) {
-                self.report.duplicates += 1;
-                continue;
-            }
-            by_user.entry(user_id).or_default().push((event_id, track));
-        }
-        let mut out = Vec::with_capacity(by_user.values().map(Vec::len).sum());
-        for (user_id, mut events) in by_user {
-            events.sort_by_key(|(_, t)| t.time);
-            let record = self.users.get_mut(&user_id).expect("resolved users exist");
-            let user_id: Arc<str> = user_id.into();
-            // The user's stored last event seeds the gaps, so a session spans
-            // imports (events older than it are sessionized among themselves).
-            let seed = record
-                .last_event_time
-                .zip(record.last_session_id.clone())
-                .filter(|(t, _)| events.first().is_some_and(|(_, e)| e.time >= *t));
-            let times: Vec<Option<i64>> = seed
-                .iter()
-                .map(|(t, _)| Some(*t))
-                .chain(events.iter().map(|(_, e)| Some(e.time)))
-                .collect();
-            // The same kernel as SQL's `sessionize`.
-            let numbers =
-                trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
-            let mut ids: HashMap<i64, Arc<str>> = HashMap::new();
-            if let (Some((_, stored)), Some(Some(n))) = (&seed, numbers.first()) {
-                ids.insert(*n, stored.as_str().into());
-            }
-            let offset = usize::from(seed.is_some());
-            let mut latest_session = None;
-            for (i, (event_id, track)) in events.into_iter().enumerate() {
-                let derived = numbers[i + offset].unwrap_or_default();
-                let session_id: Arc<str> = match &track.session_id {
-                    Some(s) => s.as_str().into(),
-                    None => ids
-                        .entry(derived)
-                        .or_insert_with(|| session_id(&user_id, track.time).into())
-                        .clone(),
-                };
-                record.joindate = Some(record.joindate.map_or(track.time, |j| j.min(track.time)));
-                record.last_seen = Some(record.last_seen.map_or(track.time, |l| l.max(track.time)));
-                if record.last_event_time.is_none_or(|t| track.time >= t) {
-                    record.last_event_time = Some(track.time);
-                    latest_session = Some(session_id.clone());
+        // Re-resolved: an identify later in the chunk may have merged a user.
+        // foldhash: one lookup per user of the chunk.
+        let mut out = ResolvedTracks::default();
+        let mut index: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+        let user_of_resolved: Vec<u32> = resolved
+            .iter()
+            .map(|r| {
+                let canonical = self.users.canonical_ref(r);
+                *index.entry(canonical).or_insert_with(|| {
+                    out.user_ids.push(canonical.to_string());
+                    out.user_ids.len() as u32 - 1
+                })
+            })
+            .collect();
+        drop(index);
+        // (user, time, piece, row) of each new event; sorted stably, so
+        // events at the same time keep their input order.
+        let mut events: Vec<(u32, i64, u32, u32)> = Vec::new();
+        for (p, piece) in pieces.iter().enumerate() {
+            for (row, resolved) in user_of_row[p].iter().enumerate() {
+                if !self.seen.insert(piece.tracks.id_hash(row)) {
+                    self.report.duplicates += 1;
+                    continue;
                 }
-                out.push(StoredEvent {
-                    event_id,
-                    session_id,
-                    user_id: user_id.clone(),
-                    track,
-                });
+                let user = user_of_resolved[*resolved as usize];
+                events.push((user, piece.tracks.time(row), p as u32, row as u32));
             }
-            if let Some(session) = latest_session {
-                record.last_session_id = Some(session.to_string());
-            }
+        }
+        events.sort_by_key(|&(user, time, _, _)| (user, time));
+        self.report.events += events.len();
+        for run in events.chunk_by(|a, b| a.0 == b.0) {
+            self.sessionize_user(pieces, run, &mut out);
         }
         Ok(out)
+    }
+
+    /// Assigns sessions to one user's new events (in time order) and
+    /// updates the user's record.
+    fn sessionize_user(
+        &mut self,
+        pieces: &[ParsedLines],
+        run: &[(u32, i64, u32, u32)],
+        out: &mut ResolvedTracks,
+    ) {
+        let user = run[0].0;
+        let user_id = &out.user_ids[user as usize];
+        let record = self.users.get_mut(user_id).expect("resolved users exist");
+        // The user's stored last event seeds the gaps, so a session spans
+        // imports (events older than it are sessionized among themselves).
+        let seed = record
+            .last_event_time
+            .zip(record.last_session_id.clone())
+            .filter(|(t, _)| run[0].1 >= *t);
+        let times: Vec<Option<i64>> = seed
+            .iter()
+            .map(|(t, _)| Some(*t))
+            .chain(run.iter().map(|e| Some(e.1)))
+            .collect();
+        // The same kernel as SQL's `sessionize`.
+        let numbers = trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
+        let mut ids: HashMap<i64, u32> = HashMap::new();
+        if let (Some((_, stored)), Some(Some(n))) = (&seed, numbers.first()) {
+            out.sessions.push(stored.clone());
+            ids.insert(*n, out.sessions.len() as u32 - 1);
+        }
+        let offset = usize::from(seed.is_some());
+        let mut latest_session = None;
+        for (i, &(_, time, piece, row)) in run.iter().enumerate() {
+            let given = pieces[piece as usize].tracks.session_id(row as usize);
+            let session = match given {
+                Some(_) => None,
+                None => Some(
+                    *ids.entry(numbers[i + offset].unwrap_or_default())
+                        .or_insert_with(|| {
+                            out.sessions.push(session_id(user_id, time));
+                            out.sessions.len() as u32 - 1
+                        }),
+                ),
+            };
+            record.joindate = Some(record.joindate.map_or(time, |j| j.min(time)));
+            record.last_seen = Some(record.last_seen.map_or(time, |l| l.max(time)));
+            if record.last_event_time.is_none_or(|t| time >= t) {
+                record.last_event_time = Some(time);
+                latest_session = Some((session, given));
+            }
+            out.by_date
+                .entry(date_of_micros(time))
+                .or_default()
+                .push(KeptRow {
+                    piece,
+                    row,
+                    user,
+                    session,
+                });
+        }
+        if let Some((derived, given)) = latest_session {
+            record.last_session_id = Some(match derived {
+                Some(s) => out.sessions[s as usize].clone(),
+                None => given.unwrap_or_default().to_string(),
+            });
+        }
     }
 
     /// Remembers the ids already stored on `dates`, so re-imports do not duplicate.
@@ -551,33 +695,34 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Builds the events into per-date batches (dates in parallel) and buffers them.
-    async fn stage(&mut self, events: Vec<StoredEvent>) -> Result<()> {
+    /// Gathers the chunk's kept rows into per-date batches (dates in
+    /// parallel) and buffers them.
+    async fn stage(&mut self, chunk: &ParsedChunk, tracks: ResolvedTracks) -> Result<()> {
         if self.schema.is_none() {
-            let table = match self.events_table.take() {
-                Some(t) => t,
-                None => self.create_events_table(&events).await?,
-            };
-            // Build batches in exactly the table's Arrow schema (types, nullability, order).
-            let schema = RecordBatchWriter::for_table(&table)?.arrow_schema();
-            self.layout = Some(PropertyLayout::from_schema(EVENT_PREFIX, &schema));
-            self.schema = Some(schema);
+            // The first import creates the table, promoting what the reader chose.
+            let schema = stored_schema(&chunk.layout);
+            let empty = RecordBatch::new_empty(schema);
+            let table = self.store.create_events(empty).await?;
+            self.schema = Some(RecordBatchWriter::for_table(&table)?.arrow_schema());
             self.events_table = Some(table);
         }
-        let (Some(layout), Some(schema)) = (&self.layout, &self.schema) else {
+        let Some(schema) = &self.schema else {
             unreachable!("schema initialised above");
         };
-        self.report.events += events.len();
-        let mut by_date: BTreeMap<i32, Vec<StoredEvent>> = BTreeMap::new();
-        for e in events {
-            by_date
-                .entry(date_of_micros(e.track.time))
-                .or_default()
-                .push(e);
-        }
-        let built: Vec<(i32, RecordBatch)> = by_date
+        let built: Vec<(i32, RecordBatch)> = tracks
+            .by_date
             .into_par_iter()
-            .map(|(date, events)| Ok((date, build_batch(schema, layout, &events)?)))
+            .map(|(date, rows)| {
+                let batch = build_date_batch(
+                    schema,
+                    &chunk.pieces,
+                    &rows,
+                    &tracks.user_ids,
+                    &tracks.sessions,
+                    date,
+                )?;
+                Ok((date, batch))
+            })
             .collect::<datafusion::error::Result<_>>()?;
         for (date, batch) in built {
             self.buffered_bytes += batch.get_array_memory_size();
@@ -605,15 +750,6 @@ impl Importer<'_> {
             self.adds.extend(adds);
         }
         Ok(())
-    }
-
-    /// The first import chooses the promoted event properties from its data.
-    async fn create_events_table(&self, sample: &[StoredEvent]) -> Result<DeltaTable> {
-        let objects: Vec<_> = sample.iter().map(|e| e.track.properties.to_map()).collect();
-        let layout = PropertyLayout::choose(EVENT_PREFIX, objects.iter());
-        let schema = stored_schema(&layout);
-        let empty = datafusion::arrow::record_batch::RecordBatch::new_empty(schema);
-        self.store.create_events(empty).await
     }
 
     async fn commit(mut self) -> Result<ImportReport> {
@@ -710,104 +846,10 @@ async fn write_files(
     Ok(adds)
 }
 
-/// Streams bytes into an xxh3 hash, so hashing needs no intermediate string.
-struct HashWriter(Xxh3);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The id of an event that came without one: a hash of what it says.
-/// It hashes the user as the message named it, so a re-import after a merge
-/// still recognises the event.
-fn content_id(t: &TrackEvent) -> String {
-    let mut hash = HashWriter(Xxh3::new());
-    // Writes to a hasher cannot fail. The user is hashed as its `Debug` text
-    // (`Id("u1")`), written directly when that text is the id between quotes.
-    let (variant, name) = match &t.user {
-        UserRef::Id(name) => ("Id", name),
-        UserRef::Identity(name) => ("Identity", name),
-    };
-    let plain = |b: u8| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'\'');
-    if name.bytes().all(plain) {
-        hash.0.update(variant.as_bytes());
-        hash.0.update(b"(\"");
-        hash.0.update(name.as_bytes());
-        hash.0.update(b"\")");
-    } else {
-        let _ = write!(hash, "{:?}", t.user);
-    }
-    let mut time = itoa::Buffer::new();
-    for part in [t.event_type.as_str(), time.format(t.time)] {
-        hash.0.update("\u{1f}".as_bytes());
-        hash.0.update(part.as_bytes());
-    }
-    hash.0.update("\u{1f}".as_bytes());
-    // The text of the parsed object, as ids have always been computed.
-    let _ = t.properties.write_canonical(&mut hash);
-    format!("{:016x}", hash.0.digest())
-}
-
 /// A derived session's id: stable, from its user and start time.
 fn session_id(user_id: &str, start: i64) -> String {
     format!(
         "{:016x}",
         xxh3_64(format!("{user_id}\u{1f}{start}").as_bytes())
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Content ids are stored: a re-import deduplicates against ids computed
-    /// by earlier versions, so the id of a message never changes. The value
-    /// was computed before property objects were kept as text.
-    #[test]
-    fn content_ids_are_stable_across_versions() {
-        let line = r#"{"type":"track","user_id":"u1","event":"Add to Cart","time":"2026-11-20T10:00:00Z","properties":{"quantity":4, "cart_value":235.890, "tags":["a","b"],"note":"caf\u00e9"}}"#;
-        let Ok(Message::Track(t)) = parse_message_json(line) else {
-            panic!("a track")
-        };
-        assert_eq!(content_id(&t), "dcc53a9bc804d7cf");
-    }
-
-    /// The user goes into the hash as its `Debug` text, whether or not it
-    /// takes the direct path.
-    #[test]
-    fn content_ids_hash_the_users_debug_text() {
-        let line = r#"{"type":"track","user_id":"u1","event":"A","time":"2026-11-20T10:00:00Z","properties":{"k":1}}"#;
-        let Ok(Message::Track(mut t)) = parse_message_json(line) else {
-            panic!("a track")
-        };
-        for user in [
-            UserRef::Id("plain user@x.com".into()),
-            UserRef::Identity("with \"quote\"".into()),
-            UserRef::Id("it's".into()),
-            UserRef::Identity("caf\u{e9}\n".into()),
-        ] {
-            t.user = user;
-            let mut hash = HashWriter(Xxh3::new());
-            write!(
-                hash,
-                "{:?}\u{1f}{}\u{1f}{}\u{1f}",
-                t.user, t.event_type, t.time
-            )
-            .unwrap();
-            t.properties.write_canonical(&mut hash).unwrap();
-            assert_eq!(
-                content_id(&t),
-                format!("{:016x}", hash.0.digest()),
-                "{:?}",
-                t.user
-            );
-        }
-    }
 }

@@ -18,7 +18,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::properties::Properties;
 use crate::raw_json::{raw_number, raw_str, write_canonical};
 
 /// Prefix of promoted event-property columns.
@@ -281,16 +280,13 @@ impl PropertyBuilders {
         self.finish_row();
     }
 
-    /// Appends one property object kept as text; the same columns and JSON
-    /// text as [`Self::append`] of the parsed object.
-    pub(crate) fn append_properties(&mut self, props: &Properties) {
+    /// Appends one property object as its fields sorted by key
+    /// ([`crate::properties::sorted_fields`]); the same columns and JSON text
+    /// as [`Self::append`] of the parsed object.
+    pub(crate) fn append_sorted(&mut self, fields: &[(Cow<'_, str>, &RawValue)]) {
         self.start_row();
-        for (key, raw) in props.sorted_fields() {
-            self.append_field(
-                &key,
-                || Scalar::of_raw(raw),
-                |out| write_canonical(raw, out),
-            );
+        for (key, raw) in fields {
+            self.append_field(key, || Scalar::of_raw(raw), |out| write_canonical(raw, out));
         }
         self.finish_row();
     }
@@ -434,7 +430,7 @@ mod tests {
         let mut raw = layout.builders(texts.len());
         for text in texts {
             parsed.append(&serde_json::from_str(text).unwrap());
-            raw.append_properties(&Properties::from_object_text(text));
+            raw.append_sorted(&crate::properties::sorted_fields(text));
         }
         let (parsed, raw) = (parsed.finish(), raw.finish());
         assert_eq!(parsed.0, raw.0);

@@ -39,6 +39,7 @@ mod scan_predicate;
 mod snapshot;
 mod store;
 mod time;
+mod track_columns;
 mod trail;
 mod user_filter;
 mod users_lookup;

@@ -28,6 +28,30 @@ pub enum UserRef {
     Identity(String),
 }
 
+/// Which of the two [`UserRef`] forms a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum UserKind {
+    Id,
+    Identity,
+}
+
+impl UserRef {
+    pub(crate) fn new(kind: UserKind, name: String) -> Self {
+        match kind {
+            UserKind::Id => Self::Id(name),
+            UserKind::Identity => Self::Identity(name),
+        }
+    }
+
+    /// The form and the name, borrowed.
+    pub(crate) fn parts(&self) -> (UserKind, &str) {
+        match self {
+            Self::Id(name) => (UserKind::Id, name),
+            Self::Identity(name) => (UserKind::Identity, name),
+        }
+    }
+}
+
 /// One tracked event, before identity resolution and sessionization.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEvent {
@@ -85,6 +109,46 @@ impl EventContext {
     }
 }
 
+/// A tracked event borrowing its fields from the message text: what the
+/// import's parse workers append to Arrow columns without a `String` per
+/// field. [`TrackEvent`] is its owned form.
+#[derive(Debug)]
+pub(crate) struct TrackRef<'a> {
+    pub(crate) user_kind: UserKind,
+    pub(crate) user: Cow<'a, str>,
+    pub(crate) event_type: Cow<'a, str>,
+    /// Microseconds since the Unix epoch, UTC.
+    pub(crate) time: i64,
+    /// The text of the properties object; empty when there is none.
+    pub(crate) properties: &'a str,
+    pub(crate) session_id: Option<Cow<'a, str>>,
+    pub(crate) event_id: Option<Cow<'a, str>>,
+    /// In [`CONTEXT_COLUMNS`] order.
+    pub(crate) context: [Option<Cow<'a, str>>; CONTEXT_COLUMNS.len()],
+}
+
+impl TrackRef<'_> {
+    fn into_owned(self) -> TrackEvent {
+        TrackEvent {
+            user: UserRef::new(self.user_kind, self.user.into_owned()),
+            event_type: self.event_type.into_owned(),
+            time: self.time,
+            properties: Properties::from_object_text(self.properties),
+            session_id: self.session_id.map(Cow::into_owned),
+            event_id: self.event_id.map(Cow::into_owned),
+            context: EventContext::from_values(self.context),
+        }
+    }
+}
+
+/// A parsed message: a track borrowed from its text, or any other message.
+// Lives on the stack for one line; boxing the track would allocate per event.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum ParsedMessage<'a> {
+    Track(TrackRef<'a>),
+    User(Message),
+}
+
 /// One import message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -112,6 +176,14 @@ pub fn parse_message(value: Value) -> Result<Message, String> {
 
 /// Parses one message from its JSON text; the error says what is wrong with it.
 pub fn parse_message_json(text: &str) -> Result<Message, String> {
+    Ok(match parse_message_text(text)? {
+        ParsedMessage::Track(t) => Message::Track(Box::new(t.into_owned())),
+        ParsedMessage::User(m) => m,
+    })
+}
+
+/// [`parse_message_json`], a track borrowing from `text`.
+pub(crate) fn parse_message_text(text: &str) -> Result<ParsedMessage<'_>, String> {
     let obj = Fields::parse(text)?;
     let kind = match obj.raw("type") {
         Some(raw) => match raw_str(raw)? {
@@ -128,14 +200,15 @@ pub fn parse_message_json(text: &str) -> Result<Message, String> {
         None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
     };
     match kind.as_str() {
-        "track" | "page" | "screen" => parse_track(&obj, &kind).map(|t| Message::Track(Box::new(t))),
-        "identify" => parse_identify(&obj),
-        "alias" => parse_alias(&obj),
+        "track" | "page" | "screen" => parse_track(&obj, &kind).map(ParsedMessage::Track),
+        "identify" => parse_identify(&obj).map(ParsedMessage::User),
+        "alias" => parse_alias(&obj).map(ParsedMessage::User),
         "add_user_properties" | "adduserproperties" | "user_properties" => {
-            Ok(Message::AddUserProperties {
-                user: user_ref(&obj)?,
+            let (kind, name) = user_ref(&obj)?;
+            Ok(ParsedMessage::User(Message::AddUserProperties {
+                user: UserRef::new(kind, name.into_owned()),
                 properties: obj.object("properties")?.unwrap_or_default(),
-            })
+            }))
         }
         other => Err(format!(
             "unknown message type \"{other}\" (expected track, page, screen, identify, alias or add_user_properties)"
@@ -275,15 +348,15 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// The object at `key` kept as its text (absent and null are empty).
-    fn properties(&self, key: &str) -> Result<Properties, String> {
+    /// The text of the object at `key` (absent and null are empty).
+    fn object_text(&self, key: &str) -> Result<&'a str, String> {
         let Some(raw) = self.raw(key) else {
-            return Ok(Properties::default());
+            return Ok("");
         };
         match raw.get().as_bytes().first() {
-            Some(b'{') => Ok(Properties::from_object_text(raw.get())),
+            Some(b'{') => Ok(raw.get()),
             _ => match parse_raw(raw)? {
-                Value::Null => Ok(Properties::default()),
+                Value::Null => Ok(""),
                 other => Err(format!("\"{key}\" must be an object, got {other}")),
             },
         }
@@ -317,14 +390,14 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
-fn parse_track(obj: &Fields<'_>, kind: &str) -> Result<TrackEvent, String> {
-    let user = user_ref(obj)?;
-    let properties = obj.properties("properties")?;
+fn parse_track<'a>(obj: &Fields<'a>, kind: &str) -> Result<TrackRef<'a>, String> {
+    let (user_kind, user) = user_ref(obj)?;
+    let properties = obj.object_text("properties")?;
     let event_type = match kind {
         "track" => match obj.raw("event") {
             None => return Err("missing \"event\"".into()),
             Some(raw) => match raw_str(raw)? {
-                Some(s) if !s.is_empty() => s.into_owned(),
+                Some(s) if !s.is_empty() => s,
                 Some(_) => return Err("\"event\" is empty".into()),
                 None => {
                     return Err(format!(
@@ -334,18 +407,19 @@ fn parse_track(obj: &Fields<'_>, kind: &str) -> Result<TrackEvent, String> {
                 }
             },
         },
-        "screen" => "Screen View".into(),
-        _ => PAGEVIEW_EVENT.into(),
+        "screen" => Cow::Borrowed("Screen View"),
+        _ => Cow::Borrowed(PAGEVIEW_EVENT),
     };
     let time = message_time(obj)?.ok_or("missing \"time\" (or \"timestamp\")")?;
-    let context = event_context(obj, &properties, kind)?;
-    Ok(TrackEvent {
+    let context = event_context(obj, properties, kind)?;
+    Ok(TrackRef {
+        user_kind,
         user,
         event_type,
         time,
         properties,
-        session_id: obj.string(&["session_id", "sessionId"])?,
-        event_id: obj.string(&["event_id", "messageId", "idempotency_key"])?,
+        session_id: obj.str(&["session_id", "sessionId"])?,
+        event_id: obj.str(&["event_id", "messageId", "idempotency_key"])?,
         context,
     })
 }
@@ -404,15 +478,15 @@ fn parse_alias(obj: &Fields<'_>) -> Result<Message, String> {
     })
 }
 
-fn user_ref(obj: &Fields<'_>) -> Result<UserRef, String> {
-    if let Some(id) = obj.string(&["user_id"])? {
-        return Ok(UserRef::Id(id));
+fn user_ref<'a>(obj: &Fields<'a>) -> Result<(UserKind, Cow<'a, str>), String> {
+    if let Some(id) = obj.str(&["user_id"])? {
+        return Ok((UserKind::Id, id));
     }
-    if let Some(identity) = obj.string(&["identity", "userId"])? {
-        return Ok(UserRef::Identity(identity));
+    if let Some(identity) = obj.str(&["identity", "userId"])? {
+        return Ok((UserKind::Identity, identity));
     }
-    if let Some(anon) = obj.string(&["anonymousId", "anonymous_id"])? {
-        return Ok(UserRef::Id(anon));
+    if let Some(anon) = obj.str(&["anonymousId", "anonymous_id"])? {
+        return Ok((UserKind::Id, anon));
     }
     Err("missing user (\"user_id\", \"identity\", \"userId\" or \"anonymousId\")".into())
 }
@@ -441,11 +515,21 @@ fn message_time(obj: &Fields<'_>) -> Result<Option<i64>, String> {
     Ok(None)
 }
 
-fn event_context(
-    obj: &Fields<'_>,
-    properties: &Properties,
+/// The page, device and location values of a track, in [`CONTEXT_COLUMNS`]
+/// order: borrowed from the message when they are its flat fields (the bulk
+/// of an import), owned when they come from Segment's nested `context`.
+fn event_context<'a>(
+    obj: &Fields<'a>,
+    properties: &str,
     kind: &str,
-) -> Result<EventContext, String> {
+) -> Result<[Option<Cow<'a, str>>; CONTEXT_COLUMNS.len()], String> {
+    if kind != "page" && obj.raw("context").is_none() {
+        let mut values: [Option<Cow<'a, str>>; CONTEXT_COLUMNS.len()] = Default::default();
+        for (value, column) in values.iter_mut().zip(CONTEXT_COLUMNS) {
+            *value = obj.str(&[column])?;
+        }
+        return Ok(values);
+    }
     let mut ctx = obj.object("context")?.unwrap_or_default();
     let page = take_object(&mut ctx, "page")?.unwrap_or_default();
     let device = take_object(&mut ctx, "device")?.unwrap_or_default();
@@ -454,7 +538,7 @@ fn event_context(
     let user_agent = string_field(&ctx, &["userAgent"])?;
     // Segment `page` messages carry the page in their properties.
     let page_props = if kind == "page" {
-        properties.to_map()
+        Properties::from_object_text(properties).to_map()
     } else {
         Map::new()
     };
@@ -479,8 +563,7 @@ fn event_context(
         "page" => obj.str(&["name"])?,
         _ => None,
     };
-    // In CONTEXT_COLUMNS order.
-    Ok(EventContext::from_values([
+    let values = [
         pick("page_url", &page, "url")?,
         pick("page_title", &page, "title")?.or(page_name),
         pick("referrer", &page, "referrer")?,
@@ -496,7 +579,8 @@ fn event_context(
         obj.str(&["region"])?
             .or(string_field(&location, &["region"])?),
         obj.str(&["city"])?.or(string_field(&location, &["city"])?),
-    ]))
+    ];
+    Ok(values.map(|v| v.map(|v| Cow::Owned(v.into_owned()))))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -33,31 +33,34 @@ impl Properties {
             false => serde_json::from_str(&self.0).unwrap_or_default(),
         }
     }
+}
 
-    /// The fields sorted by key, of a repeated key the last: the order of the
-    /// parsed object's `Map`.
-    pub(crate) fn sorted_fields(&self) -> Vec<(Cow<'_, str>, &RawValue)> {
-        match self.0.is_empty() {
-            true => Vec::new(),
-            false => RawObject::parse(&self.0)
-                .map(RawObject::into_sorted)
-                .unwrap_or_default(),
-        }
+/// The fields of a validated object's text (empty for none) sorted by key,
+/// of a repeated key the last: the order of the parsed object's `Map`.
+pub(crate) fn sorted_fields(text: &str) -> Vec<(Cow<'_, str>, &RawValue)> {
+    match text.is_empty() {
+        true => Vec::new(),
+        false => RawObject::parse(text)
+            .map(RawObject::into_sorted)
+            .unwrap_or_default(),
     }
+}
 
-    /// Writes the object as `serde_json` writes its parsed `Map`.
-    pub(crate) fn write_canonical(&self, out: &mut impl Write) -> std::io::Result<()> {
-        out.write_all(b"{")?;
-        for (i, (key, value)) in self.sorted_fields().iter().enumerate() {
-            if i > 0 {
-                out.write_all(b",")?;
-            }
-            serde_json::to_writer(&mut *out, key).map_err(std::io::Error::other)?;
-            out.write_all(b":")?;
-            write_canonical(value, out)?;
+/// Writes [`sorted_fields`] as `serde_json` writes the parsed `Map`.
+pub(crate) fn write_canonical_fields(
+    fields: &[(Cow<'_, str>, &RawValue)],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    out.write_all(b"{")?;
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
         }
-        out.write_all(b"}")
+        serde_json::to_writer(&mut *out, key).map_err(std::io::Error::other)?;
+        out.write_all(b":")?;
+        write_canonical(value, out)?;
     }
+    out.write_all(b"}")
 }
 
 #[cfg(test)]
@@ -73,13 +76,13 @@ mod tests {
         ] {
             let p = Properties::from_object_text(&v.to_string());
             let mut out = Vec::new();
-            p.write_canonical(&mut out).unwrap();
+            write_canonical_fields(&sorted_fields(&v.to_string()), &mut out).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
             assert_eq!(Value::Object(p.to_map()), v);
         }
-        let spaced = Properties::from_object_text(r#"{ "b" : 2.50 , "a" : 1 , "b" : 3 }"#);
+        let spaced = r#"{ "b" : 2.50 , "a" : 1 , "b" : 3 }"#;
         let mut out = Vec::new();
-        spaced.write_canonical(&mut out).unwrap();
+        write_canonical_fields(&sorted_fields(spaced), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":1,"b":3}"#);
     }
 }

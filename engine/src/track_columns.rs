@@ -1,0 +1,401 @@
+//! Import lines parsed straight into Arrow columns, in the parse workers.
+//!
+//! A parse worker turns a run of input lines into one [`ParsedLines`]: its
+//! tracks as the stored columns they fill themselves (event id, time, type,
+//! properties, page/device/location), and what every line was, in order, so
+//! the import can apply identify and user-property messages where they stand.
+//! Each property object is tokenized once, for its promoted columns, its
+//! residual JSON and (when the message brings no id) its content id; nothing
+//! is allocated per event beyond the column bytes. The import then resolves
+//! users and sessions over these columns and gathers each date's rows into a
+//! stored batch with [`build_date_batch`].
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::interleave;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+
+use crate::event_batch::CONTEXT_COLUMNS;
+use crate::layout::{PropertyBuilders, PropertyLayout};
+use crate::message::{parse_message_text, Message, ParsedMessage, TrackRef, UserKind, UserRef};
+use crate::properties::{sorted_fields, write_canonical_fields};
+
+/// What one input line was.
+pub(crate) enum LineOutcome {
+    /// The next row of [`ParsedLines::tracks`].
+    Track,
+    /// identify / alias / add_user_properties.
+    User(Message),
+    Rejected(String),
+}
+
+/// A run of parsed input lines.
+pub(crate) struct ParsedLines {
+    pub(crate) lines: Vec<LineOutcome>,
+    pub(crate) tracks: TrackColumns,
+}
+
+/// Parses `lines` (each the text of one message, or why it could not be
+/// read), promoting event properties as `layout` says.
+pub(crate) fn parse_lines<'a>(
+    lines: impl ExactSizeIterator<Item = Result<&'a str, String>>,
+    layout: &PropertyLayout,
+) -> ParsedLines {
+    let mut tracks = TrackColumnsBuilder::new(layout, lines.len());
+    let lines = lines
+        .map(|line| match line.and_then(parse_message_text) {
+            Ok(ParsedMessage::Track(t)) => {
+                tracks.append(&t);
+                LineOutcome::Track
+            }
+            Ok(ParsedMessage::User(m)) => LineOutcome::User(m),
+            Err(reason) => LineOutcome::Rejected(reason),
+        })
+        .collect();
+    ParsedLines {
+        lines,
+        tracks: tracks.finish(),
+    }
+}
+
+/// The tracks of a run of lines, one row each.
+pub(crate) struct TrackColumns {
+    user_kinds: Vec<UserKind>,
+    users: StringArray,
+    /// `xxh3_128` of each event id, for deduplication.
+    id_hashes: Vec<u128>,
+    times: TimestampMicrosecondArray,
+    /// Sessions the messages named (null where the import derives one).
+    session_ids: StringArray,
+    /// `event_id, time, event_type`, the promoted properties, the residual
+    /// JSON and the page/device/location columns: the stored columns, in
+    /// table order, minus `session_id`, `user_id` and `event_date`.
+    stored: Vec<ArrayRef>,
+}
+
+impl TrackColumns {
+    pub(crate) fn len(&self) -> usize {
+        self.user_kinds.len()
+    }
+
+    /// The user a row's message named.
+    pub(crate) fn user(&self, row: usize) -> (UserKind, &str) {
+        (self.user_kinds[row], self.users.value(row))
+    }
+
+    pub(crate) fn id_hash(&self, row: usize) -> u128 {
+        self.id_hashes[row]
+    }
+
+    pub(crate) fn time(&self, row: usize) -> i64 {
+        self.times.value(row)
+    }
+
+    /// The session the message named, if any.
+    pub(crate) fn session_id(&self, row: usize) -> Option<&str> {
+        self.session_ids
+            .is_valid(row)
+            .then(|| self.session_ids.value(row))
+    }
+}
+
+struct TrackColumnsBuilder<'l> {
+    user_kinds: Vec<UserKind>,
+    users: StringBuilder,
+    id_hashes: Vec<u128>,
+    times: Vec<i64>,
+    session_ids: StringBuilder,
+    event_ids: StringBuilder,
+    event_types: StringBuilder,
+    properties: PropertyBuilders,
+    context: Vec<StringBuilder>,
+    layout: &'l PropertyLayout,
+}
+
+impl<'l> TrackColumnsBuilder<'l> {
+    fn new(layout: &'l PropertyLayout, capacity: usize) -> Self {
+        Self {
+            user_kinds: Vec::with_capacity(capacity),
+            users: StringBuilder::with_capacity(capacity, capacity * 12),
+            id_hashes: Vec::with_capacity(capacity),
+            times: Vec::with_capacity(capacity),
+            session_ids: StringBuilder::new(),
+            event_ids: StringBuilder::with_capacity(capacity, capacity * 16),
+            event_types: StringBuilder::with_capacity(capacity, capacity * 12),
+            properties: layout.builders(capacity),
+            context: CONTEXT_COLUMNS
+                .iter()
+                .map(|_| StringBuilder::with_capacity(capacity, capacity * 8))
+                .collect(),
+            layout,
+        }
+    }
+
+    fn append(&mut self, t: &TrackRef<'_>) {
+        let fields = sorted_fields(t.properties);
+        let derived;
+        let event_id = match &t.event_id {
+            Some(id) => id.as_ref(),
+            None => {
+                derived = content_id(t.user_kind, &t.user, &t.event_type, t.time, &fields);
+                derived.as_str()
+            }
+        };
+        self.id_hashes.push(xxh3_128(event_id.as_bytes()));
+        self.event_ids.append_value(event_id);
+        self.user_kinds.push(t.user_kind);
+        self.users.append_value(&t.user);
+        self.times.push(t.time);
+        self.session_ids.append_option(t.session_id.as_deref());
+        self.event_types.append_value(&t.event_type);
+        self.properties.append_sorted(&fields);
+        for (builder, value) in self.context.iter_mut().zip(&t.context) {
+            builder.append_option(value.as_deref());
+        }
+    }
+
+    fn finish(mut self) -> TrackColumns {
+        let times = TimestampMicrosecondArray::from(self.times).with_timezone("UTC");
+        let (promoted, rest) = self.properties.finish();
+        debug_assert_eq!(promoted.len(), self.layout.keys().len());
+        let mut stored: Vec<ArrayRef> = vec![
+            Arc::new(self.event_ids.finish()),
+            Arc::new(times.clone()),
+            Arc::new(self.event_types.finish()),
+        ];
+        stored.extend(promoted);
+        stored.push(rest);
+        stored.extend(
+            self.context
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        TrackColumns {
+            user_kinds: self.user_kinds,
+            users: self.users.finish(),
+            id_hashes: self.id_hashes,
+            times,
+            session_ids: self.session_ids.finish(),
+            stored,
+        }
+    }
+}
+
+/// A track kept for storing: where it was parsed, its user and its session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptRow {
+    /// Index of its [`ParsedLines`] in the chunk.
+    pub(crate) piece: u32,
+    pub(crate) row: u32,
+    /// Index into the chunk's resolved user ids.
+    pub(crate) user: u32,
+    /// Index into the chunk's derived session ids; `None`: the message named its session.
+    pub(crate) session: Option<u32>,
+}
+
+/// Gathers one date's kept rows of a chunk into a batch of the stored
+/// `schema` (rows in the order given; files are sorted when written).
+pub(crate) fn build_date_batch(
+    schema: &SchemaRef,
+    pieces: &[ParsedLines],
+    rows: &[KeptRow],
+    user_ids: &[String],
+    sessions: &[String],
+    date: i32,
+) -> datafusion::error::Result<RecordBatch> {
+    let indices: Vec<(usize, usize)> = rows
+        .iter()
+        .map(|r| (r.piece as usize, r.row as usize))
+        .collect();
+    let gather = |column: usize| -> datafusion::error::Result<ArrayRef> {
+        let arrays: Vec<&dyn Array> = pieces
+            .iter()
+            .map(|p| p.tracks.stored[column].as_ref())
+            .collect();
+        Ok(interleave(&arrays, &indices)?)
+    };
+    let mut session_id = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+    let mut user_id = StringBuilder::with_capacity(rows.len(), rows.len() * 12);
+    for r in rows {
+        user_id.append_value(&user_ids[r.user as usize]);
+        match r.session {
+            Some(s) => session_id.append_value(&sessions[s as usize]),
+            None => {
+                session_id.append_option(pieces[r.piece as usize].tracks.session_id(r.row as usize))
+            }
+        }
+    }
+    let own_columns = pieces.first().map_or(0, |p| p.tracks.stored.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(own_columns + 3);
+    columns.push(gather(0)?);
+    columns.push(Arc::new(session_id.finish()));
+    columns.push(Arc::new(user_id.finish()));
+    for column in 1..own_columns {
+        columns.push(gather(column)?);
+    }
+    columns.push(Arc::new(Date32Array::from_value(date, rows.len())));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Streams bytes into an xxh3 hash, so hashing needs no intermediate string.
+struct HashWriter(Xxh3);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The id of an event that came without one: a hash of what it says (the
+/// user as the message named it, so a re-import after a merge still
+/// recognises the event; its type; its time; its properties' canonical text).
+/// Ids are stored, and re-imports deduplicate against them, so this must
+/// never change.
+fn content_id(
+    kind: UserKind,
+    user: &str,
+    event_type: &str,
+    time: i64,
+    properties: &[(Cow<'_, str>, &RawValue)],
+) -> String {
+    let mut hash = HashWriter(Xxh3::new());
+    // Writes to a hasher cannot fail. The user is hashed as the `Debug` text
+    // of its `UserRef` (`Id("u1")`), written directly when that text is the
+    // name between quotes.
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'\'');
+    if user.bytes().all(plain) {
+        let variant = match kind {
+            UserKind::Id => "Id",
+            UserKind::Identity => "Identity",
+        };
+        hash.0.update(variant.as_bytes());
+        hash.0.update(b"(\"");
+        hash.0.update(user.as_bytes());
+        hash.0.update(b"\")");
+    } else {
+        let _ = write!(hash, "{:?}", UserRef::new(kind, user.to_string()));
+    }
+    let mut text = itoa::Buffer::new();
+    for part in [event_type, text.format(time)] {
+        hash.0.update("\u{1f}".as_bytes());
+        hash.0.update(part.as_bytes());
+    }
+    hash.0.update("\u{1f}".as_bytes());
+    let _ = write_canonical_fields(properties, &mut hash);
+    format!("{:016x}", hash.0.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::AsArray;
+
+    fn parse_one(line: &str) -> ParsedLines {
+        parse_lines(
+            std::iter::once(Ok(line)),
+            &PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty()),
+        )
+    }
+
+    fn event_id(parsed: &ParsedLines) -> String {
+        parsed.tracks.stored[0]
+            .as_string::<i32>()
+            .value(0)
+            .to_string()
+    }
+
+    /// Content ids are stored: a re-import deduplicates against ids computed
+    /// by earlier versions, so the id of a message never changes. The value
+    /// was computed before property objects were kept as text.
+    #[test]
+    fn content_ids_are_stable_across_versions() {
+        let line = r#"{"type":"track","user_id":"u1","event":"Add to Cart","time":"2026-11-20T10:00:00Z","properties":{"quantity":4, "cart_value":235.890, "tags":["a","b"],"note":"caf\u00e9"}}"#;
+        assert_eq!(event_id(&parse_one(line)), "dcc53a9bc804d7cf");
+    }
+
+    /// The user goes into the hash as its `Debug` text, whether or not it
+    /// takes the direct path.
+    #[test]
+    fn content_ids_hash_the_users_debug_text() {
+        for user in [
+            UserRef::Id("plain user@x.com".into()),
+            UserRef::Identity("with \"quote\"".into()),
+            UserRef::Id("it's".into()),
+            UserRef::Identity("caf\u{e9}\n".into()),
+        ] {
+            let (key, name) = match &user {
+                UserRef::Id(name) => ("user_id", name),
+                UserRef::Identity(name) => ("identity", name),
+            };
+            let line = serde_json::json!({"type": "track", key: name, "event": "A",
+                "time": "2026-11-20T10:00:00Z", "properties": {"k": 1}})
+            .to_string();
+            let mut hash = HashWriter(Xxh3::new());
+            write!(
+                hash,
+                "{user:?}\u{1f}A\u{1f}1795168800000000\u{1f}{{\"k\":1}}"
+            )
+            .unwrap();
+            assert_eq!(
+                event_id(&parse_one(&line)),
+                format!("{:016x}", hash.0.digest()),
+                "{user:?}"
+            );
+        }
+    }
+
+    /// Lines keep their order and kind; tracks fill one row each, a given
+    /// id is kept, and a rejected line says why.
+    #[test]
+    fn lines_keep_their_order_and_outcome() {
+        let lines = [
+            Ok(
+                r#"{"type":"track","user_id":"u1","event":"A","time":"2026-11-20T10:00:00Z","event_id":"e1","session_id":"s1"}"#,
+            ),
+            Ok(r#"{"type":"identify","user_id":"u1","identity":"a@x.com"}"#),
+            Ok("{not json"),
+            Err("not valid UTF-8".to_string()),
+            Ok(r#"{"identity":"a@x.com","event":"B","timestamp":"2026-11-20T11:00:00Z"}"#),
+        ];
+        let parsed = parse_lines(
+            lines.into_iter(),
+            &PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty()),
+        );
+        let kinds: Vec<&str> = parsed
+            .lines
+            .iter()
+            .map(|l| match l {
+                LineOutcome::Track => "track",
+                LineOutcome::User(_) => "user",
+                LineOutcome::Rejected(r) if r.starts_with("bad JSON") => "bad json",
+                LineOutcome::Rejected(r) => r,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["track", "user", "bad json", "not valid UTF-8", "track"]
+        );
+        let t = &parsed.tracks;
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.user(0), (UserKind::Id, "u1"));
+        assert_eq!(t.user(1), (UserKind::Identity, "a@x.com"));
+        assert_eq!((t.session_id(0), t.session_id(1)), (Some("s1"), None));
+        assert_eq!(t.time(1) - t.time(0), 3_600_000_000);
+        assert_eq!(t.id_hash(0), xxh3_128(b"e1"));
+        assert_eq!(t.stored[0].as_string::<i32>().value(0), "e1");
+        assert_eq!(t.stored[2].as_string::<i32>().value(1), "B");
+    }
+}
