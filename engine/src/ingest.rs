@@ -171,47 +171,60 @@ struct ParsedChunk {
     pieces: Vec<ParsedLines>,
 }
 
-/// Reads and parses the input on a thread of its own, a few chunks ahead of
-/// the import task, so parsing overlaps identity resolution and writing.
-/// Dropping the receiver stops the thread at its next chunk. `layout` is the
-/// existing table's; without one the reader chooses it from the first chunk
-/// that has tracks, as the new table's.
+/// Reads the input on one thread and parses it on another, a few chunks
+/// ahead of the import task: reading (from a cold disk, a good part of an
+/// import) overlaps parsing, and parsing overlaps identity resolution and
+/// writing. Dropping the receiver stops both threads at their next chunk.
+/// `layout` is the existing table's; without one the parser chooses it from
+/// the first chunk that has tracks, as the new table's.
 fn spawn_reader(
     input: Box<dyn BufRead + Send>,
     format: InputFormat,
     layout: Option<PropertyLayout>,
 ) -> tokio::sync::mpsc::Receiver<Result<ParsedChunk>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    // One raw chunk read ahead: enough to keep the disk busy while a chunk
+    // is parsed, and only one chunk's bytes more in memory.
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Result<RawChunk>>(1);
     std::thread::spawn(move || {
         let mut chunks = match Chunks::new(input, format) {
             Ok(c) => c,
             Err(e) => {
-                let _ = tx.blocking_send(Err(e));
+                let _ = raw_tx.send(Err(e));
                 return;
             }
         };
-        let mut layout = layout.map(Arc::new);
         loop {
-            let next = chunks.next_chunk().map(|chunk| {
-                chunk.map(|chunk| {
-                    let chosen = match &layout {
-                        Some(l) => l.clone(),
-                        None => Arc::new(chunk.sample_layout()),
-                    };
-                    let parsed = chunk.parse(chosen.clone());
-                    // A new table's layout comes from the first chunk with tracks.
-                    if parsed.pieces.iter().any(|p| p.tracks.len() > 0) {
-                        layout.get_or_insert(chosen);
-                    }
-                    parsed
-                })
-            });
-            let (done, sent) = match next {
-                Ok(Some(parsed)) => (false, tx.blocking_send(Ok(parsed))),
-                Ok(None) => (true, Ok(())),
-                Err(e) => (true, tx.blocking_send(Err(e))),
+            let sent = match chunks.next_chunk() {
+                Ok(Some(chunk)) => raw_tx.send(Ok(chunk)),
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = raw_tx.send(Err(e));
+                    return;
+                }
             };
-            if done || sent.is_err() {
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    std::thread::spawn(move || {
+        let mut layout = layout.map(Arc::new);
+        for chunk in raw_rx {
+            let parsed = chunk.map(|chunk| {
+                let chosen = match &layout {
+                    Some(l) => l.clone(),
+                    None => Arc::new(chunk.sample_layout()),
+                };
+                let parsed = chunk.parse(chosen.clone());
+                // A new table's layout comes from the first chunk with tracks.
+                if parsed.pieces.iter().any(|p| p.tracks.len() > 0) {
+                    layout.get_or_insert(chosen);
+                }
+                parsed
+            });
+            let failed = parsed.is_err();
+            if tx.blocking_send(parsed).is_err() || failed {
                 return;
             }
         }
