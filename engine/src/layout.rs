@@ -15,7 +15,6 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::raw_json::{raw_number, raw_str, write_canonical};
@@ -247,8 +246,8 @@ impl<'a> Scalar<'a> {
         }
     }
 
-    fn of_raw(raw: &'a RawValue) -> Self {
-        match raw.get().as_bytes().first() {
+    fn of_raw(raw: &'a str) -> Self {
+        match raw.as_bytes().first() {
             Some(b'"') => raw_str(raw).ok().flatten().map_or(Self::Other, Self::Str),
             Some(b't') => Self::Bool(true),
             Some(b'f') => Self::Bool(false),
@@ -283,7 +282,7 @@ impl PropertyBuilders {
     /// Appends one property object as its fields sorted by key
     /// ([`crate::properties::sorted_fields`]); the same columns and JSON text
     /// as [`Self::append`] of the parsed object.
-    pub(crate) fn append_sorted(&mut self, fields: &[(Cow<'_, str>, &RawValue)]) {
+    pub(crate) fn append_sorted(&mut self, fields: &[(Cow<'_, str>, &str)]) {
         self.start_row();
         for (key, raw) in fields {
             self.append_field(key, || Scalar::of_raw(raw), |out| write_canonical(raw, out));

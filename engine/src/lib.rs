@@ -26,6 +26,7 @@ mod id_set;
 mod identity;
 pub mod ingest;
 mod json_object;
+mod json_scan;
 mod layout;
 mod list_group_key;
 mod memory_pool;

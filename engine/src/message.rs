@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::event_batch::CONTEXT_COLUMNS;
+use crate::json_scan::scan_object;
 use crate::properties::Properties;
 use crate::raw_json::{parse_raw, raw_str, Key};
 use crate::time::parse_timestamp_micros;
@@ -294,18 +295,30 @@ fn field_slot(key: &str) -> Option<usize> {
 /// lands in its slot (of a repeated key the last, as when the object is
 /// parsed whole), everything else is validated and skipped.
 struct Fields<'a> {
-    values: [Option<&'a RawValue>; SLOTS],
+    /// Each value's JSON text.
+    values: [Option<&'a str>; SLOTS],
 }
 
 impl<'a> Fields<'a> {
+    /// Scanned ([`crate::json_scan`]), or parsed by `serde_json` (which
+    /// words the error) when the scan declines.
     fn parse(text: &'a str) -> Result<Self, String> {
+        let mut values = [None; SLOTS];
+        let scanned = scan_object(text, |key, value| {
+            if let Some(i) = field_slot(key) {
+                values[i] = Some(value);
+            }
+        });
+        if scanned.is_some() {
+            return Ok(Fields { values });
+        }
         serde_json::from_str(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
             _ => format!("bad JSON: {e}"),
         })
     }
 
-    fn raw(&self, key: &str) -> Option<&'a RawValue> {
+    fn raw(&self, key: &str) -> Option<&'a str> {
         let slot = field_slot(key);
         debug_assert!(
             slot.is_some(),
@@ -353,8 +366,8 @@ impl<'a> Fields<'a> {
         let Some(raw) = self.raw(key) else {
             return Ok("");
         };
-        match raw.get().as_bytes().first() {
-            Some(b'{') => Ok(raw.get()),
+        match raw.as_bytes().first() {
+            Some(b'{') => Ok(raw),
             _ => match parse_raw(raw)? {
                 Value::Null => Ok(""),
                 other => Err(format!("\"{key}\" must be an object, got {other}")),
@@ -377,7 +390,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                 let mut values = [None; SLOTS];
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match field_slot(key.as_str()) {
-                        Some(i) => values[i] = Some(map.next_value::<&'de RawValue>()?),
+                        Some(i) => values[i] = Some(map.next_value::<&'de RawValue>()?.get()),
                         None => {
                             map.next_value::<IgnoredAny>()?;
                         }

@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::raw_json::{write_canonical, RawObject};
@@ -37,7 +36,7 @@ impl Properties {
 
 /// The fields of a validated object's text (empty for none) sorted by key,
 /// of a repeated key the last: the order of the parsed object's `Map`.
-pub(crate) fn sorted_fields(text: &str) -> Vec<(Cow<'_, str>, &RawValue)> {
+pub(crate) fn sorted_fields(text: &str) -> Vec<(Cow<'_, str>, &str)> {
     match text.is_empty() {
         true => Vec::new(),
         false => RawObject::parse(text)
@@ -48,7 +47,7 @@ pub(crate) fn sorted_fields(text: &str) -> Vec<(Cow<'_, str>, &RawValue)> {
 
 /// Writes [`sorted_fields`] as `serde_json` writes the parsed `Map`.
 pub(crate) fn write_canonical_fields(
-    fields: &[(Cow<'_, str>, &RawValue)],
+    fields: &[(Cow<'_, str>, &str)],
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     out.write_all(b"{")?;

@@ -14,14 +14,22 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
-/// The fields of one JSON object, in input order, values unparsed.
+use crate::json_scan::scan_object;
+
+/// The fields of one JSON object, in input order, values unparsed (each
+/// the text of one valid JSON value).
 pub(crate) struct RawObject<'a> {
-    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    entries: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> RawObject<'a> {
-    /// Tokenizes `text`, which must hold one JSON object.
+    /// Tokenizes `text`, which must hold one JSON object: scanned
+    /// ([`crate::json_scan`]), or parsed by `serde_json` when the scan declines.
     pub(crate) fn parse(text: &'a str) -> Result<Self, String> {
+        let mut entries = Vec::with_capacity(16);
+        if scan_object(text, |k, v| entries.push((Cow::Borrowed(k), v))).is_some() {
+            return Ok(Self { entries });
+        }
         serde_json::from_str(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
             _ => format!("bad JSON: {e}"),
@@ -30,10 +38,10 @@ impl<'a> RawObject<'a> {
 
     /// The fields sorted by key, of repeated keys only the last: the order
     /// and content of the object parsed whole into a `serde_json::Map`.
-    pub(crate) fn into_sorted(mut self) -> Vec<(Cow<'a, str>, &'a RawValue)> {
+    pub(crate) fn into_sorted(mut self) -> Vec<(Cow<'a, str>, &'a str)> {
         // Stable, so repeated keys keep input order and the last one is kept.
         self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut sorted: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(self.entries.len());
+        let mut sorted: Vec<(Cow<'a, str>, &'a str)> = Vec::with_capacity(self.entries.len());
         for entry in self.entries {
             match sorted.last_mut() {
                 Some(last) if last.0 == entry.0 => *last = entry,
@@ -47,8 +55,7 @@ impl<'a> RawObject<'a> {
 /// The string a raw JSON value holds, if it is one. The parser has already
 /// validated the text, so a string without escapes is its text between the
 /// quotes.
-pub(crate) fn raw_str(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
-    let text = raw.get();
+pub(crate) fn raw_str(text: &str) -> Result<Option<Cow<'_, str>>, String> {
     if !text.starts_with('"') {
         return Ok(None);
     }
@@ -61,13 +68,12 @@ pub(crate) fn raw_str(raw: &RawValue) -> Result<Option<Cow<'_, str>>, String> {
 }
 
 /// The value a raw JSON text holds.
-pub(crate) fn parse_raw(raw: &RawValue) -> Result<Value, String> {
-    serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))
+pub(crate) fn parse_raw(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))
 }
 
 /// The number a raw JSON value holds, if it is one.
-pub(crate) fn raw_number(raw: &RawValue) -> Option<Number> {
-    let text = raw.get();
+pub(crate) fn raw_number(text: &str) -> Option<Number> {
     if is_plain_integer(text) {
         return text.parse::<i64>().ok().map(Number::from);
     }
@@ -81,13 +87,12 @@ pub(crate) fn raw_number(raw: &RawValue) -> Option<Number> {
 /// (compact, object keys sorted, numbers in their shortest form), so text
 /// written from raw values equals text written from parsed ones. Strings
 /// without escapes, `true`, `false` and `null` are copied as they are.
-pub(crate) fn write_canonical(raw: &RawValue, out: &mut impl Write) -> std::io::Result<()> {
-    let text = raw.get();
+pub(crate) fn write_canonical(text: &str, out: &mut impl Write) -> std::io::Result<()> {
     let simple_string = text.starts_with('"') && !text.contains('\\');
     if simple_string || matches!(text, "true" | "false" | "null") || is_plain_integer(text) {
         return out.write_all(text.as_bytes());
     }
-    if let Some(n) = raw_number(raw) {
+    if let Some(n) = raw_number(text) {
         return serde_json::to_writer(out, &n).map_err(std::io::Error::other);
     }
     // Escaped strings, objects and arrays: rare in property values.
@@ -121,7 +126,7 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<RawObject<'de>, M::Error> {
                 let mut entries = Vec::with_capacity(16);
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
+                    entries.push((key.0, map.next_value::<&'de RawValue>()?.get()));
                 }
                 Ok(RawObject { entries })
             }

@@ -20,7 +20,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use serde_json::value::RawValue;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::event_batch::CONTEXT_COLUMNS;
@@ -269,7 +268,7 @@ fn content_id(
     user: &str,
     event_type: &str,
     time: i64,
-    properties: &[(Cow<'_, str>, &RawValue)],
+    properties: &[(Cow<'_, str>, &str)],
 ) -> String {
     let mut hash = HashWriter(Xxh3::new());
     // Writes to a hasher cannot fail. The user is hashed as the `Debug` text
