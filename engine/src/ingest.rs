@@ -49,10 +49,14 @@ use crate::users_table::users_batch;
 pub const SESSION_GAP_MICROS: i64 = 30 * 60 * 1_000_000;
 /// Lines parsed per chunk.
 const CHUNK_LINES: usize = 64 * 1024;
-/// Parsed chunks the reader thread may run ahead of the import task.
-const CHUNKS_AHEAD: usize = 2;
+/// Parsed chunks the parse thread may run ahead of the import task (the
+/// read thread holds one more, unparsed).
+const CHUNKS_AHEAD: usize = 1;
 /// Arrow bytes buffered before the buffered dates are written out as files.
-const FLUSH_BYTES: usize = 768 * 1024 * 1024;
+/// Batches are gathered at their exact size (they used to carry builder
+/// slack, which counted against a budget of 768 MiB): 512 MiB holds about
+/// the events that used to fit, and keeps a 100M-event import under 4 GiB.
+const FLUSH_BYTES: usize = 512 * 1024 * 1024;
 
 /// Input formats of `trail import`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
