@@ -1,4 +1,5 @@
-//! The stored events table: its schema and the building of its batches.
+//! The stored events table: its schema and the order of its files
+//! (batches are gathered by [`crate::track_columns::build_date_batch`]).
 //!
 //! Stored columns, in order: `event_id, session_id, user_id, time, event_type`,
 //! the promoted event properties (`ep__<key>`), `event_properties_rest`, the

@@ -175,8 +175,8 @@ struct ParsedChunk {
     pieces: Vec<ParsedLines>,
 }
 
-/// Reads the input on one thread and parses it on another, a few chunks
-/// ahead of the import task: reading (from a cold disk, a good part of an
+/// Reads the input on one thread and parses it on another, ahead of the
+/// import task: reading (from a cold disk, a good part of an
 /// import) overlaps parsing, and parsing overlaps identity resolution and
 /// writing. Dropping the receiver stops both threads at their next chunk.
 /// `layout` is the existing table's; without one the parser chooses it from

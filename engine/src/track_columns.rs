@@ -106,7 +106,7 @@ impl TrackColumns {
     }
 }
 
-struct TrackColumnsBuilder<'l> {
+struct TrackColumnsBuilder {
     user_kinds: Vec<UserKind>,
     users: StringBuilder,
     id_hashes: Vec<u128>,
@@ -116,11 +116,10 @@ struct TrackColumnsBuilder<'l> {
     event_types: StringBuilder,
     properties: PropertyBuilders,
     context: Vec<StringBuilder>,
-    layout: &'l PropertyLayout,
 }
 
-impl<'l> TrackColumnsBuilder<'l> {
-    fn new(layout: &'l PropertyLayout, capacity: usize) -> Self {
+impl TrackColumnsBuilder {
+    fn new(layout: &PropertyLayout, capacity: usize) -> Self {
         Self {
             user_kinds: Vec::with_capacity(capacity),
             users: StringBuilder::with_capacity(capacity, capacity * 12),
@@ -134,7 +133,6 @@ impl<'l> TrackColumnsBuilder<'l> {
                 .iter()
                 .map(|_| StringBuilder::with_capacity(capacity, capacity * 8))
                 .collect(),
-            layout,
         }
     }
 
@@ -164,7 +162,6 @@ impl<'l> TrackColumnsBuilder<'l> {
     fn finish(mut self) -> TrackColumns {
         let times = TimestampMicrosecondArray::from(self.times).with_timezone("UTC");
         let (promoted, rest) = self.properties.finish();
-        debug_assert_eq!(promoted.len(), self.layout.keys().len());
         let mut stored: Vec<ArrayRef> = vec![
             Arc::new(self.event_ids.finish()),
             Arc::new(times.clone()),
