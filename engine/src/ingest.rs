@@ -267,7 +267,10 @@ impl RawChunk {
         }
     }
 
-    /// The layout a new table gets: chosen from this chunk's tracks' properties.
+    /// The layout a new table gets: chosen from this chunk's tracks'
+    /// properties. The chunk is tokenized here and again to build its
+    /// columns (which need the layout): once per new table, ~3 % of a 1M
+    /// import in `perf`.
     fn sample_layout(&self) -> PropertyLayout {
         let objects: Vec<_> = (0..self.len())
             .into_par_iter()
