@@ -1,8 +1,8 @@
 //! Import: messages in, one atomic Delta commit out.
 //!
 //! ```text
-//! reader thread:  input ─► chunks of lines ─► parse into Arrow columns, with
-//!                                             content ids (rayon, pieces of a chunk)
+//! read thread:    input ─► chunks of lines (one ahead)
+//! parse thread:   chunk ─► Arrow columns with content ids (rayon, pieces of a chunk)
 //!                                   │ (bounded channel: parsing overlaps the rest)
 //! import task:    identity (in order) ─► dedupe, sessions ─► per-date batches
 //!                 gathered from the columns (rayon)

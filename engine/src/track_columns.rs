@@ -353,6 +353,71 @@ mod tests {
         }
     }
 
+    /// A date's batch takes its rows from several pieces, in the order
+    /// given, each value in its own named column: the user and session ids
+    /// resolved for it (a derived session or the one its message named), and
+    /// its own event id, time, type, properties and page columns.
+    #[test]
+    fn date_batches_gather_rows_into_their_columns() {
+        let layout = PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty());
+        let track = |id: &str, event: &str, session: &str| {
+            format!(
+                r#"{{"type":"track","user_id":"x","event":"{event}","event_id":"{id}","session_id":{session},"time":"2026-11-20T10:00:00Z","properties":{{"k":"{id}"}},"country":"C{id}"}}"#
+            )
+        };
+        let piece = |lines: &[String]| parse_lines(lines.iter().map(|l| Ok(l.as_str())), &layout);
+        let pieces = [
+            piece(&[track("a", "A", "null"), track("b", "B", "\"given\"")]),
+            piece(&[track("c", "C", "null")]),
+        ];
+        let kept = |piece, row, user, session| KeptRow {
+            piece,
+            row,
+            user,
+            session,
+        };
+        let schema = crate::event_batch::stored_schema(&layout);
+        let batch = build_date_batch(
+            &schema,
+            &pieces,
+            &[
+                kept(1, 0, 1, Some(0)),
+                kept(0, 1, 0, None),
+                kept(0, 0, 0, Some(1)),
+            ],
+            &["u0".to_string(), "u1".to_string()],
+            &["s0".to_string(), "s1".to_string()],
+            20_412,
+        )
+        .unwrap();
+        let text = |name: &str| -> Vec<Option<String>> {
+            batch
+                .column(schema.index_of(name).unwrap())
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        };
+        let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+        assert_eq!(text("event_id"), some(&["c", "b", "a"]));
+        assert_eq!(text("user_id"), some(&["u1", "u0", "u0"]));
+        assert_eq!(text("session_id"), some(&["s0", "given", "s1"]));
+        assert_eq!(text("event_type"), some(&["C", "B", "A"]));
+        assert_eq!(
+            text("event_properties_rest"),
+            some(&[r#"{"k":"c"}"#, r#"{"k":"b"}"#, r#"{"k":"a"}"#])
+        );
+        assert_eq!(text("country"), some(&["Cc", "Cb", "Ca"]));
+        let dates = batch.column(schema.index_of("event_date").unwrap());
+        assert_eq!(
+            dates
+                .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                .values()
+                .to_vec(),
+            vec![20_412; 3]
+        );
+    }
+
     /// Lines keep their order and kind; tracks fill one row each, a given
     /// id is kept, and a rejected line says why.
     #[test]
