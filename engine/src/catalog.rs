@@ -12,7 +12,8 @@
 //! [`EventsTable`] is a projection-aware view: a scan that does not need
 //! `user_properties` (or merged user ids) never joins the users table, and
 //! filters on stored columns are pushed into the Delta scan, with a time
-//! filter also narrowed to the `event_date` partitions it can touch.
+//! filter also narrowed to the `event_date` partitions it can touch (and a
+//! filter on the date of `time`, `DATE(time) >= D`, answered by them alone).
 
 use std::sync::Arc;
 
@@ -481,6 +482,10 @@ impl EventsTable {
             builder = builder.filter(filter.clone())?;
         }
         for filter in filters {
+            if let Some(exact) = exact_partition_filter(filter) {
+                builder = builder.filter(exact)?;
+                continue;
+            }
             for derived in partition_filters(filter) {
                 builder = builder.filter(derived)?;
             }
@@ -677,7 +682,9 @@ impl TableProvider for EventsTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if self.is_stored_filter(f)
+                if exact_partition_filter(f).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else if self.is_stored_filter(f)
                     || !self.property_filters(f).is_empty()
                     || user_literals(f).is_some()
                 {
@@ -757,49 +764,77 @@ fn literal_comparisons(filter: &Expr) -> Vec<(&Expr, Operator, &ScalarValue)> {
 /// `event_date >= DATE(T)`, and `DATE(time) op D` implies `event_date op D`.
 /// They let the Delta scan skip whole date partitions.
 pub fn partition_filters(filter: &Expr) -> Vec<Expr> {
-    let mut out = Vec::new();
-    for (subject, op, value) in literal_comparisons(filter) {
-        let (is_date, name) = match subject {
-            Expr::Column(c) => (false, c.name.as_str()),
-            Expr::Cast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
-                Expr::Column(c) => (true, c.name.as_str()),
-                _ => continue,
-            },
-            Expr::TryCast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
-                Expr::Column(c) => (true, c.name.as_str()),
-                _ => continue,
-            },
-            Expr::ScalarFunction(f)
-                if matches!(f.name(), "to_date" | "date" | "utc_date") && f.args.len() == 1 =>
-            {
-                match &f.args[0] {
-                    Expr::Column(c) => (true, c.name.as_str()),
-                    _ => continue,
-                }
-            }
-            _ => continue,
-        };
-        if name != "time" {
-            continue;
-        }
-        let Some(date) = literal_date(value) else {
-            continue;
-        };
-        // Date granularity turns strict bounds on a timestamp into inclusive ones.
-        let op = match (is_date, op) {
-            (_, Operator::Eq) | (_, Operator::GtEq) | (_, Operator::LtEq) => op,
-            (true, Operator::Gt) | (true, Operator::Lt) => op,
-            (false, Operator::Gt) => Operator::GtEq,
-            (false, Operator::Lt) => Operator::LtEq,
-            _ => continue,
-        };
-        out.push(Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(Expr::Column(Column::new(Some("e"), PARTITION_COLUMN))),
-            op,
-            Box::new(lit(ScalarValue::Date32(Some(date)))),
-        )));
+    literal_comparisons(filter)
+        .into_iter()
+        .filter_map(|(subject, op, value)| partition_filter(subject, op, value))
+        .map(|(derived, _exact)| derived)
+        .collect()
+}
+
+/// The partition filter equivalent to `filter`, if `filter` is one
+/// comparison of the UTC date of `time` with a date: `DATE(time) >= D` is
+/// `event_date >= D` row for row, because every stored row's `event_date`
+/// is the UTC date of its `time` (the table is partitioned that way). Such a
+/// filter is then answered by the partitions alone, and the scan decodes no
+/// `time` values for it.
+fn exact_partition_filter(filter: &Expr) -> Option<Expr> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+        return None;
+    };
+    let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
+        (s, Expr::Literal(v, _)) => (s, *op, v),
+        (Expr::Literal(v, _), s) => (s, op.swap()?, v),
+        _ => return None,
+    };
+    match partition_filter(subject, op, value)? {
+        (derived, true) => Some(derived),
+        (_, false) => None,
     }
-    out
+}
+
+/// The partition filter implied by `subject op value`, and whether it is
+/// exact (equivalent on every row) rather than only implied.
+fn partition_filter(subject: &Expr, op: Operator, value: &ScalarValue) -> Option<(Expr, bool)> {
+    // The stored `time` is a UTC timestamp, so each of these is its UTC date.
+    let (is_date, column) = match subject {
+        Expr::Column(c) => (false, c),
+        Expr::Cast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
+            Expr::Column(c) => (true, c),
+            _ => return None,
+        },
+        Expr::TryCast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {
+            Expr::Column(c) => (true, c),
+            _ => return None,
+        },
+        Expr::ScalarFunction(f)
+            if matches!(f.name(), "to_date" | "date" | "utc_date") && f.args.len() == 1 =>
+        {
+            match &f.args[0] {
+                Expr::Column(c) => (true, c),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    if column.name != "time" {
+        return None;
+    }
+    let date = literal_date(value)?;
+    // Date granularity turns strict bounds on a timestamp into inclusive ones.
+    let op = match (is_date, op) {
+        (_, Operator::Eq) | (_, Operator::GtEq) | (_, Operator::LtEq) => op,
+        (true, Operator::Gt) | (true, Operator::Lt) => op,
+        (false, Operator::Gt) => Operator::GtEq,
+        (false, Operator::Lt) => Operator::LtEq,
+        _ => return None,
+    };
+    let exact = is_date && matches!(value, ScalarValue::Date32(Some(_)));
+    let derived = Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(Expr::Column(Column::new(Some("e"), PARTITION_COLUMN))),
+        op,
+        Box::new(lit(ScalarValue::Date32(Some(date)))),
+    ));
+    Some((derived, exact))
 }
 
 fn literal_date(value: &ScalarValue) -> Option<i32> {

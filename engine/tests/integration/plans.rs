@@ -240,3 +240,65 @@ async fn merged_user_ids_are_mapped_without_a_users_join() {
     assert!(!plan.contains("trail_canonical_user_id"), "{plan}");
     assert!(!plan.contains("HashJoinExec"), "{plan}");
 }
+
+/// `DATE(time) op D` is `event_date op D` row for row (every row's date
+/// partition is the UTC date of its `time`), so such a filter is answered by
+/// the date partitions alone and the scan decodes no `time` for it. Events
+/// one microsecond either side of midnight check that no row moves across
+/// the boundary; a filter on the timestamp itself still reads `time`.
+#[tokio::test]
+async fn date_filters_on_time_are_answered_by_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = Trail::open(dir.path()).await.unwrap();
+    let times = [
+        "2024-03-09T23:59:59.999999Z",
+        "2024-03-10T00:00:00Z",
+        "2024-03-10T23:59:59.999999Z",
+        "2024-03-11T00:00:00Z",
+    ];
+    let ndjson: String = times
+        .iter()
+        .map(|t| {
+            format!("{{\"type\":\"track\",\"user_id\":\"u\",\"event\":\"e\",\"time\":\"{t}\"}}\n")
+        })
+        .collect();
+    trail.import_str(&ndjson).await.unwrap();
+    for (filter, expected, reads_time) in [
+        ("DATE(time) >= DATE '2024-03-10'", 3, false),
+        ("DATE(time) > DATE '2024-03-10'", 1, false),
+        ("DATE(time) = DATE '2024-03-10'", 2, false),
+        ("DATE(time) < DATE '2024-03-10'", 1, false),
+        ("DATE(time) <= DATE '2024-03-10'", 3, false),
+        ("DATE '2024-03-10' <= DATE(time)", 3, false),
+        ("CAST(time AS DATE) >= DATE '2024-03-10'", 3, false),
+        (
+            "DATE(time) >= DATE_SUB(DATE '2024-03-11', INTERVAL 1 DAY)",
+            3,
+            false,
+        ),
+        ("time >= TIMESTAMP '2024-03-10 00:00:00+00'", 3, true),
+        ("time > TIMESTAMP '2024-03-10 23:59:59.999999+00'", 1, true),
+    ] {
+        let sql = format!("SELECT COUNT(event_type) FROM events WHERE {filter}");
+        let batches = trail.sql(&sql).await.unwrap();
+        let count = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(count, expected, "{sql}");
+        let plan = physical_plan(&trail, &sql).await;
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("DataSourceExec"))
+            .unwrap_or_else(|| panic!("{sql}: no scan\n{plan}"));
+        let projection = scan
+            .split("projection=[")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_else(|| panic!("{sql}: no scan projection\n{plan}"));
+        let read = projection.split(", ").any(|c| c == "time");
+        assert_eq!(read, reads_time, "{sql}\n{plan}");
+    }
+}
