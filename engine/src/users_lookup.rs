@@ -9,16 +9,18 @@
 //! two functions:
 //!
 //! - `trail_user_row(user_id)` → the row of that id (`UInt32`, NULL if no
-//!   user has it), looked up once per run of equal ids (event files are
-//!   sorted by user id; after a selective filter the runs are short, and
-//!   the lookups still cost ~280 ms CPU for those 3.4M rows);
+//!   user has it), looked up once per run of equal ids. Event files are
+//!   sorted by user id, so a batch's ids ascend: each is searched in the
+//!   users' ids (kept in byte order, [`SortedIds`]) forward from where the
+//!   previous one was found, a few comparisons of neighbouring ids instead
+//!   of a hash probe into memory all over a table of every user;
 //! - `trail_user_column(row)` → one column of the users side at those rows
 //!   (an Arrow `take`), one function instance per column.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -36,9 +38,8 @@ use crate::snapshot::Snapshot;
 #[derive(Debug)]
 pub(crate) struct UserRows {
     rows: RecordBatch,
-    /// foldhash, not std's SipHash: this lookup runs once per run of equal
-    /// ids, over a million times for a query over 10M events.
-    by_id: hashbrown::HashMap<Box<str>, u32>,
+    /// Each stored user id's row.
+    by_id: SortedIds,
     /// What each column is, by name, for plan displays: a column reads as
     /// `trail_user_column[<its expression>](row)` in EXPLAIN.
     described: HashMap<String, String>,
@@ -63,17 +64,7 @@ impl UserRows {
             })?,
             &DataType::Utf8,
         )?;
-        let mut by_id = hashbrown::HashMap::with_capacity(ids.len());
-        for (row, id) in ids.as_string::<i32>().iter().enumerate() {
-            if let Some(id) = id {
-                let row = u32::try_from(row).map_err(|_| {
-                    datafusion::common::DataFusionError::Execution(
-                        "over 2^32 users in one query".into(),
-                    )
-                })?;
-                by_id.insert(Box::from(id), row);
-            }
-        }
+        let by_id = SortedIds::new(ids.as_string::<i32>())?;
         Ok(Arc::new(Self {
             rows,
             by_id,
@@ -86,7 +77,7 @@ impl UserRows {
     pub(crate) fn empty(schema: datafusion::arrow::datatypes::SchemaRef) -> Arc<Self> {
         Arc::new(Self {
             rows: RecordBatch::new_empty(schema),
-            by_id: hashbrown::HashMap::new(),
+            by_id: SortedIds::new(&StringArray::from(Vec::<&str>::new())).expect("no ids"),
             described: HashMap::new(),
         })
     }
@@ -120,13 +111,77 @@ impl UserRows {
         let views = as_views(ids, "trail_user_row")?;
         let ids = views.as_string_view();
         let mut runs = PerRun::new(ids);
+        let mut from = 0;
         let rows = (0..ids.len()).map(|i| {
             if ids.is_null(i) {
                 return None;
             }
-            runs.get(i, |id| self.by_id.get(id).copied())
+            runs.get(i, |id| self.by_id.find(id, &mut from))
         });
         Ok(rows.collect())
+    }
+}
+
+/// Ids in byte order with the row of each, searched forward from the last
+/// find: for ascending ids each search looks at a few neighbours of the
+/// previous one (exponential steps, then bisection), in memory read in
+/// order; an id below the previous one is bisected from the start.
+#[derive(Debug)]
+struct SortedIds {
+    ids: StringArray,
+    rows: Vec<u32>,
+}
+
+impl SortedIds {
+    /// `ids[row]` is the id at `row` (NULL: no id there).
+    fn new(ids: &StringArray) -> Result<Self> {
+        let mut pairs = Vec::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(id) = id {
+                let row = u32::try_from(row).map_err(|_| {
+                    datafusion::common::DataFusionError::Execution(
+                        "over 2^32 users in one query".into(),
+                    )
+                })?;
+                pairs.push((id, row));
+            }
+        }
+        pairs.sort_unstable();
+        Ok(Self {
+            ids: pairs.iter().map(|(id, _)| Some(*id)).collect(),
+            rows: pairs.iter().map(|(_, row)| *row).collect(),
+        })
+    }
+
+    /// The row of `id`, if any. `from` is where the previous search ended;
+    /// it is left where this one ended.
+    fn find(&self, id: &str, from: &mut usize) -> Option<u32> {
+        let n = self.ids.len();
+        let below = |k: usize| self.ids.value(k) < id;
+        // The first position whose id is not below `id`, in lo..=hi.
+        let (mut lo, mut hi) = if *from < n && below(*from) {
+            let mut lo = *from + 1;
+            let mut step = 1;
+            while lo + step < n && below(lo + step) {
+                lo += step + 1;
+                step *= 2;
+            }
+            (lo, (lo + step).min(n))
+        } else if *from < n && (*from == 0 || below(*from - 1)) {
+            (*from, *from)
+        } else {
+            (0, (*from).min(n))
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if below(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        *from = lo;
+        (lo < n && self.ids.value(lo) == id).then(|| self.rows[lo])
     }
 }
 
@@ -218,6 +273,46 @@ impl ScalarUDFImpl for UserColumn {
 mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
+
+    /// Every search order (ascending as in event files, descending,
+    /// scattered, repeats, ids absent, below the first and above the last)
+    /// finds what a hash map of the same ids finds.
+    #[test]
+    fn sorted_ids_find_what_a_map_finds() {
+        let stored: Vec<Option<String>> = (0..500)
+            .map(|i| (i % 7 != 3).then(|| format!("u{}", i * 2)))
+            .collect();
+        let map: std::collections::HashMap<&str, u32> = stored
+            .iter()
+            .enumerate()
+            .filter_map(|(row, id)| Some((id.as_deref()?, row as u32)))
+            .collect();
+        let sorted = SortedIds::new(&StringArray::from(stored.clone())).unwrap();
+        let mut ascending: Vec<String> = (0..1100).map(|i| format!("u{i}")).collect();
+        ascending.sort();
+        let mut queries = vec![String::new(), "a".into(), "zz".into(), "u".into()];
+        queries.extend(ascending.iter().cloned());
+        queries.extend(ascending.iter().rev().cloned());
+        let mut x = 12345u64;
+        for _ in 0..3000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = &ascending[(x >> 33) as usize % ascending.len()];
+            queries.push(id.clone());
+            if x % 5 == 0 {
+                queries.push(id.clone());
+            }
+        }
+        let mut from = 0;
+        for id in &queries {
+            assert_eq!(
+                sorted.find(id, &mut from),
+                map.get(id.as_str()).copied(),
+                "{id}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn reads_each_event_users_columns_by_id() {
