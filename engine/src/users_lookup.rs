@@ -300,7 +300,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let id = &ascending[(x >> 33) as usize % ascending.len()];
             queries.push(id.clone());
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 queries.push(id.clone());
             }
         }
