@@ -747,17 +747,21 @@ impl TableProvider for EventsTable {
 fn literal_comparisons(filter: &Expr) -> Vec<(&Expr, Operator, &ScalarValue)> {
     datafusion::logical_expr::utils::split_conjunction(filter)
         .into_iter()
-        .filter_map(|conjunct| {
-            let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
-                return None;
-            };
-            match (left.as_ref(), right.as_ref()) {
-                (s, Expr::Literal(v, _)) => Some((s, *op, v)),
-                (Expr::Literal(v, _), s) => op.swap().map(|op| (s, op, v)),
-                _ => None,
-            }
-        })
+        .filter_map(literal_comparison)
         .collect()
+}
+
+/// `expr` as `(expression, operator, literal)` if it compares an expression
+/// with a literal (the literal put on the right).
+fn literal_comparison(expr: &Expr) -> Option<(&Expr, Operator, &ScalarValue)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (s, Expr::Literal(v, _)) => Some((s, *op, v)),
+        (Expr::Literal(v, _), s) => op.swap().map(|op| (s, op, v)),
+        _ => None,
+    }
 }
 
 /// Partition filters implied by a filter on `time`: `time >= T` implies
@@ -778,14 +782,7 @@ pub fn partition_filters(filter: &Expr) -> Vec<Expr> {
 /// filter is then answered by the partitions alone, and the scan decodes no
 /// `time` values for it.
 fn exact_partition_filter(filter: &Expr) -> Option<Expr> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
-        return None;
-    };
-    let (subject, op, value) = match (left.as_ref(), right.as_ref()) {
-        (s, Expr::Literal(v, _)) => (s, *op, v),
-        (Expr::Literal(v, _), s) => (s, op.swap()?, v),
-        _ => return None,
-    };
+    let (subject, op, value) = literal_comparison(filter)?;
     match partition_filter(subject, op, value)? {
         (derived, true) => Some(derived),
         (_, false) => None,

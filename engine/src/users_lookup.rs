@@ -77,7 +77,10 @@ impl UserRows {
     pub(crate) fn empty(schema: datafusion::arrow::datatypes::SchemaRef) -> Arc<Self> {
         Arc::new(Self {
             rows: RecordBatch::new_empty(schema),
-            by_id: SortedIds::new(&StringArray::from(Vec::<&str>::new())).expect("no ids"),
+            by_id: SortedIds {
+                ids: StringArray::from(Vec::<&str>::new()),
+                rows: Vec::new(),
+            },
             described: HashMap::new(),
         })
     }
