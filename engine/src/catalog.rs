@@ -792,7 +792,8 @@ fn exact_partition_filter(filter: &Expr) -> Option<Expr> {
 /// The partition filter implied by `subject op value`, and whether it is
 /// exact (equivalent on every row) rather than only implied.
 fn partition_filter(subject: &Expr, op: Operator, value: &ScalarValue) -> Option<(Expr, bool)> {
-    // The stored `time` is a UTC timestamp, so each of these is its UTC date.
+    // `time` itself, or its date: the stored `time` is a UTC timestamp, so
+    // each date form below is its UTC date.
     let (is_date, column) = match subject {
         Expr::Column(c) => (false, c),
         Expr::Cast(c) if c.field.data_type() == &DataType::Date32 => match c.expr.as_ref() {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::event_batch::CONTEXT_COLUMNS;
 use crate::json_scan::scan_object;
 use crate::properties::Properties;
-use crate::raw_json::{parse_raw, raw_str, Key};
+use crate::raw_json::{object_error, parse_raw, raw_str, Key};
 use crate::time::parse_timestamp_micros;
 
 /// Who a message is about.
@@ -312,10 +312,7 @@ impl<'a> Fields<'a> {
         if scanned.is_some() {
             return Ok(Fields { values });
         }
-        serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
-            _ => format!("bad JSON: {e}"),
-        })
+        serde_json::from_str(text).map_err(object_error)
     }
 
     fn raw(&self, key: &str) -> Option<&'a str> {

@@ -30,10 +30,7 @@ impl<'a> RawObject<'a> {
         if scan_object(text, |k, v| entries.push((Cow::Borrowed(k), v))).is_some() {
             return Ok(Self { entries });
         }
-        serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
-            _ => format!("bad JSON: {e}"),
-        })
+        serde_json::from_str(text).map_err(object_error)
     }
 
     /// The fields sorted by key, of repeated keys only the last: the order
@@ -49,6 +46,15 @@ impl<'a> RawObject<'a> {
             }
         }
         sorted
+    }
+}
+
+/// What was wrong with text that should hold one JSON object, from
+/// `serde_json`'s error: valid JSON of another kind, or not JSON.
+pub(crate) fn object_error(e: serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => "a message must be a JSON object".to_string(),
+        _ => format!("bad JSON: {e}"),
     }
 }
 
