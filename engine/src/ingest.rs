@@ -357,13 +357,11 @@ impl Chunks {
 /// line ends are searched: reading line by line (`read_until`) copied every
 /// line on its own, ~5 % of an import's CPU in `perf`.
 fn read_lines(input: &mut dyn BufRead, bytes: &mut Vec<u8>, ends: &mut Vec<usize>) -> Result<()> {
-    // A line that began in an earlier buffer fill: its bytes are in `bytes`
-    // but its end is not yet recorded.
-    let mut open_line = false;
     while ends.len() < CHUNK_LINES {
         let buffer = input.fill_buf().map_err(Error::io("reading input"))?;
         if buffer.is_empty() {
-            if open_line {
+            // A last line without a newline: its bytes are in, its end is not.
+            if bytes.len() > ends.last().copied().unwrap_or(0) {
                 ends.push(bytes.len());
             }
             break;
@@ -380,9 +378,6 @@ fn read_lines(input: &mut dyn BufRead, bytes: &mut Vec<u8>, ends: &mut Vec<usize
         if ends.len() < CHUNK_LINES {
             // No more line ends here: the rest of the buffer begins a line.
             taken = buffer.len();
-            open_line = ends.last() != Some(&(base + taken));
-        } else {
-            open_line = false;
         }
         bytes.extend_from_slice(&buffer[..taken]);
         input.consume(taken);
