@@ -263,18 +263,26 @@ pub(crate) enum HiddenColumn {
         expr: Expr,
         data_type: DataType,
     },
+    /// The surviving user as a number (`UInt32`), the same for every id
+    /// merged into that user and different between users: what
+    /// [`crate::distinct_user`] counts instead of the `user_id` text.
+    UserKey,
 }
 
 impl HiddenColumn {
-    /// `__ep__<key>`, `__ep_rest`, or a user read's own name.
+    /// `__ep__<key>`, `__ep_rest`, a user read's own name, or `__user_key`.
     pub(crate) fn name(&self) -> String {
         match self {
             Self::Event { key: Some(key) } => format!("__ep__{key}"),
             Self::Event { key: None } => "__ep_rest".to_string(),
             Self::UserRead { name, .. } => name.clone(),
+            Self::UserKey => USER_KEY.to_string(),
         }
     }
 }
+
+/// The name of [`HiddenColumn::UserKey`].
+pub(crate) const USER_KEY: &str = "__user_key";
 
 /// The events columns, in the order design.md fixes.
 pub const EVENTS_COLUMNS: [&str; 16] = [
@@ -317,10 +325,11 @@ impl EventsTable {
         Ok(self)
     }
 
-    /// A copy that also exposes `hidden` (nullable, appended to this
-    /// table's schema; event columns with their stored types).
+    /// A copy that exposes `hidden` (nullable, after Heap's sixteen columns,
+    /// in place of any this one exposes; event columns with their stored
+    /// types).
     pub(crate) fn with_hidden_properties(&self, hidden: Vec<HiddenColumn>) -> Result<Self> {
-        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        let mut fields: Vec<_> = self.schema.fields()[..EVENTS_COLUMNS.len()].to_vec();
         for column in &hidden {
             let field = match column {
                 HiddenColumn::Event { .. } => {
@@ -329,6 +338,7 @@ impl EventsTable {
                     stored.field_with_name(&source)?.clone()
                 }
                 HiddenColumn::UserRead { data_type, .. } => Field::new("", data_type.clone(), true),
+                HiddenColumn::UserKey => Field::new("", DataType::UInt32, true),
             };
             fields.push(Arc::new(field.with_name(column.name()).with_nullable(true)));
         }
@@ -354,6 +364,19 @@ impl EventsTable {
         !self.hidden.is_empty()
     }
 
+    /// A copy that also exposes [`HiddenColumn::UserKey`] (last), with the
+    /// index of that column; `None` if this one exposes it already.
+    pub(crate) fn with_user_key(&self) -> Result<Option<(Self, usize)>> {
+        if self.hidden.contains(&HiddenColumn::UserKey) {
+            return Ok(None);
+        }
+        let mut hidden = self.hidden.clone();
+        hidden.push(HiddenColumn::UserKey);
+        let widened = self.with_hidden_properties(hidden)?;
+        let index = widened.schema.fields().len() - 1;
+        Ok(Some((widened, index)))
+    }
+
     /// Output column names: Heap's sixteen, then any hidden ones.
     fn column_names(&self) -> Vec<String> {
         EVENTS_COLUMNS
@@ -373,7 +396,7 @@ impl EventsTable {
         match column {
             HiddenColumn::Event { key: Some(key) } => Some(self.event_layout.column_name(key)),
             HiddenColumn::Event { key: None } => Some(EVENT_REST.to_string()),
-            HiddenColumn::UserRead { .. } => None,
+            HiddenColumn::UserRead { .. } | HiddenColumn::UserKey => None,
         }
     }
 
@@ -523,6 +546,9 @@ impl EventsTable {
                     exprs.push(read.alias(name));
                 }
             }
+            if wanted.contains(&USER_KEY) {
+                exprs.push(users.key(col("__user_row")).alias(USER_KEY));
+            }
             builder = extend(builder, exprs)?;
         }
         let exprs: Vec<Expr> = wanted
@@ -562,14 +588,15 @@ impl EventsTable {
     }
 
     /// The user reads among `wanted` columns, and whether they need the
-    /// users side at all (user reads or `user_properties`).
+    /// users side at all (user reads, `user_properties` or the user key).
     fn user_side<'a>(&'a self, wanted: &[&str]) -> (Vec<&'a HiddenColumn>, bool) {
         let reads: Vec<&HiddenColumn> = wanted
             .iter()
             .filter_map(|name| self.hidden_column(name))
             .filter(|h| matches!(h, HiddenColumn::UserRead { .. }))
             .collect();
-        let needed = wanted.contains(&"user_properties") || !reads.is_empty();
+        let needed =
+            wanted.contains(&"user_properties") || wanted.contains(&USER_KEY) || !reads.is_empty();
         (reads, needed)
     }
 
@@ -608,8 +635,9 @@ impl EventsTable {
             _ => Default::default(),
         };
         let plan = LogicalPlanBuilder::from(lookup).project(keep)?.build()?;
+        let keyed = wanted.contains(&USER_KEY);
         Ok(Some(
-            UserRows::load(state, &plan, "__uid", described).await?,
+            UserRows::load(state, &plan, "__uid", described, keyed).await?,
         ))
     }
 
@@ -626,7 +654,7 @@ impl EventsTable {
             // A read names the users columns unqualified: they are unique here.
             exprs.extend(hidden.iter().filter_map(|h| match h {
                 HiddenColumn::UserRead { name, expr, .. } => Some(expr.clone().alias(name)),
-                HiddenColumn::Event { .. } => None,
+                HiddenColumn::Event { .. } | HiddenColumn::UserKey => None,
             }));
             exprs
         };

@@ -18,6 +18,7 @@ mod canonical_user;
 pub mod catalog;
 mod count_distinct;
 pub mod dialect;
+mod distinct_user;
 mod error;
 mod event_batch;
 pub mod generator;

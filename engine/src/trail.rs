@@ -117,6 +117,9 @@ impl Trail {
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::promoted::PromotedProperties));
+        // After the property reads (which skip a scan already widened) and
+        // before distinct counts are grouped into one pass.
+        ctx.add_optimizer_rule(Arc::new(crate::distinct_user::DistinctUserKey));
         ctx.add_optimizer_rule(Arc::new(crate::multi_distinct::MultiDistinctCount));
         ctx.add_optimizer_rule(Arc::new(crate::ordered_array_agg::OrderedArrayAggRule));
         ctx.add_optimizer_rule(Arc::new(crate::list_group_key::ListGroupKeys));

@@ -15,7 +15,11 @@
 //!   previous one was found, a few comparisons of neighbouring ids instead
 //!   of a hash probe into memory all over a table of every user;
 //! - `trail_user_column(row)` → one column of the users side at those rows
-//!   (an Arrow `take`), one function instance per column.
+//!   (an Arrow `take`), one function instance per column;
+//! - `trail_user_key(row)` → the surviving user of that row as a number
+//!   (`UInt32`): equal for ids merged into one user, different between
+//!   users, so `COUNT(DISTINCT user_id)` can count numbers
+//!   ([`crate::distinct_user`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,16 +47,21 @@ pub(crate) struct UserRows {
     /// What each column is, by name, for plan displays: a column reads as
     /// `trail_user_column[<its expression>](row)` in EXPLAIN.
     described: HashMap<String, String>,
+    /// Each row's surviving user, numbered densely (when asked for).
+    keys: Vec<u32>,
 }
 
 impl UserRows {
     /// Runs `plan` (one row per stored user id; the id in column
-    /// `id_column`). `described` says what its columns are, by name.
+    /// `id_column`, the surviving user's id in `__canonical` where the plan
+    /// has it). `described` says what its columns are, by name; `keyed`:
+    /// number the surviving users for [`Self::key`].
     pub(crate) async fn load(
         state: &dyn Session,
         plan: &LogicalPlan,
         id_column: &str,
         described: HashMap<String, String>,
+        keyed: bool,
     ) -> Result<Arc<Self>> {
         let physical = state.create_physical_plan(plan).await?;
         let schema = physical.schema();
@@ -65,10 +74,24 @@ impl UserRows {
             &DataType::Utf8,
         )?;
         let by_id = SortedIds::new(ids.as_string::<i32>())?;
+        let keys = match keyed {
+            true => {
+                let survivors = match rows.column_by_name("__canonical") {
+                    Some(canonical) => Some(cast(canonical, &DataType::Utf8)?),
+                    None => None,
+                };
+                survivor_keys(
+                    ids.as_string::<i32>(),
+                    survivors.as_ref().map(|s| s.as_string::<i32>()),
+                )
+            }
+            false => Vec::new(),
+        };
         Ok(Arc::new(Self {
             rows,
             by_id,
             described,
+            keys,
         }))
     }
 
@@ -82,6 +105,7 @@ impl UserRows {
                 rows: Vec::new(),
             },
             described: HashMap::new(),
+            keys: Vec::new(),
         })
     }
 
@@ -109,6 +133,16 @@ impl UserRows {
         )
     }
 
+    /// `trail_user_key(row)`: the surviving user at `row` as a number. The
+    /// rows must have been loaded `keyed`.
+    pub(crate) fn key(self: &Arc<Self>, row: Expr) -> Expr {
+        ScalarUDF::new_from_impl(UserKey {
+            users: Snapshot(Arc::clone(self)),
+            signature: Signature::exact(vec![DataType::UInt32], Volatility::Immutable),
+        })
+        .call(vec![row])
+    }
+
     /// The rows of `ids`, each id looked up once per run of equal ids.
     fn rows_of(&self, ids: &ArrayRef) -> Result<UInt32Array> {
         let views = as_views(ids, "trail_user_row")?;
@@ -123,6 +157,21 @@ impl UserRows {
         });
         Ok(rows.collect())
     }
+}
+
+/// Each row's surviving user (`survivors`, where not NULL; else the row's
+/// own id) numbered densely in order of first appearance.
+fn survivor_keys(ids: &StringArray, survivors: Option<&StringArray>) -> Vec<u32> {
+    let mut numbers: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    (0..ids.len())
+        .map(|row| {
+            let survivor = survivors
+                .filter(|s| s.is_valid(row))
+                .map_or_else(|| ids.value(row), |s| s.value(row));
+            let next = numbers.len() as u32;
+            *numbers.entry(survivor).or_insert(next)
+        })
+        .collect()
 }
 
 /// Ids in byte order with the row of each, searched forward from the last
@@ -205,6 +254,49 @@ struct UserColumn {
     /// `trail_user_column[<what the column is>]`.
     name: String,
     signature: Signature,
+}
+
+/// `trail_user_key(row) → UInt32`: the surviving user at `row` as a
+/// number. Internal to the events view: it stands for the event's
+/// `user_id` in a distinct count, so an event without a stored user (which
+/// the import never writes) is an error, not a NULL the count would skip.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct UserKey {
+    users: Snapshot<UserRows>,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for UserKey {
+    fn name(&self) -> &str {
+        "trail_user_key"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.args[0].to_array(args.number_rows)?;
+        let rows = rows.as_primitive::<datafusion::arrow::datatypes::UInt32Type>();
+        let keys = &self.users.keys;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            match row.and_then(|r| keys.get(r as usize)) {
+                Some(key) => out.push(*key),
+                None => {
+                    return datafusion::common::exec_err!(
+                        "an event's user_id has no row in the users table; \
+                         the users table does not match the events"
+                    )
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(UInt32Array::from(out))))
+    }
 }
 
 impl ScalarUDFImpl for UserRow {
@@ -317,6 +409,56 @@ mod tests {
         }
     }
 
+    /// Ids merged into one survivor share its key, the survivor's own row
+    /// included; every other user has a key of its own; and an event row
+    /// without a user is an error, not a NULL a distinct count would skip.
+    #[tokio::test]
+    async fn keys_are_one_number_per_surviving_user() {
+        let ctx = SessionContext::new();
+        let users = ctx
+            .sql(
+                "SELECT * FROM (VALUES ('u3', 'u1'), ('u1', 'u1'), ('u2', NULL), ('u5', 'u1'), \
+                 ('u4', 'u4')) AS u(__uid, __canonical)",
+            )
+            .await
+            .unwrap()
+            .into_unoptimized_plan();
+        let rows = UserRows::load(&ctx.state(), &users, "__uid", HashMap::new(), true)
+            .await
+            .unwrap();
+        assert_eq!(rows.keys, [0, 0, 1, 0, 2]);
+        ctx.register_udf(rows.row_udf());
+        let keys = |ids: &str| {
+            let ctx = ctx.clone();
+            let key = rows.key(datafusion::prelude::col("r")).alias("k");
+            let sql = format!("SELECT trail_user_row(column1) AS r FROM (VALUES {ids})");
+            async move {
+                let batches = ctx.sql(&sql).await?.select(vec![key])?.collect().await?;
+                let keys: Vec<u32> = batches
+                    .iter()
+                    .flat_map(|b| {
+                        b.column(0)
+                            .as_primitive::<datafusion::arrow::datatypes::UInt32Type>()
+                            .values()
+                            .to_vec()
+                    })
+                    .collect();
+                Ok::<_, datafusion::error::DataFusionError>(keys)
+            }
+        };
+        assert_eq!(
+            keys("('u5'), ('u1'), ('u4'), ('u3'), ('u2')")
+                .await
+                .unwrap(),
+            [0, 0, 2, 0, 1]
+        );
+        let missing = keys("('u1'), ('nobody')").await.unwrap_err().to_string();
+        assert!(
+            missing.contains("has no row in the users table"),
+            "{missing}"
+        );
+    }
+
     #[tokio::test]
     async fn reads_each_event_users_columns_by_id() {
         let ctx = SessionContext::new();
@@ -330,7 +472,7 @@ mod tests {
             .unwrap()
             .into_unoptimized_plan();
         let described = [("plan".to_string(), "the plan".to_string())].into();
-        let rows = UserRows::load(&ctx.state(), &users, "__uid", described)
+        let rows = UserRows::load(&ctx.state(), &users, "__uid", described, false)
             .await
             .unwrap();
         ctx.register_udf(rows.row_udf());

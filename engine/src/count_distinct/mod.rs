@@ -39,6 +39,7 @@
 //! partition gets all rows of its groups, so very few groups use few cores.
 
 mod accumulator;
+pub(crate) mod keys;
 mod values;
 
 use std::sync::Arc;

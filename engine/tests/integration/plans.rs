@@ -302,3 +302,23 @@ async fn date_filters_on_time_are_answered_by_partitions() {
         assert_eq!(read, reads_time, "{sql}\n{plan}");
     }
 }
+
+/// `COUNT(DISTINCT user_id)` counts the users' numbers, not their id text
+/// (engine/src/distinct_user.rs); `slt/fixture/distinct_users.slt` checks
+/// the answers. (A lone ungrouped one is DataFusion's `GROUP BY user_id`
+/// rewrite already.)
+#[tokio::test]
+async fn distinct_user_counts_count_user_keys() {
+    let (_dir, trail) = fixture_trail().await;
+    let feature_adoption = include_str!("../../../testdata/seed_queries/feature_adoption.sql");
+    for sql in [
+        feature_adoption,
+        "SELECT e.event_type, COUNT(DISTINCT e.user_id), COUNT(*) FROM events e GROUP BY 1",
+    ] {
+        let plan = physical_plan(&trail, sql).await;
+        assert!(
+            plan.contains("trail_user_key(") && plan.contains("trail_count_distinct_keys("),
+            "{sql}\ndoes not count user keys:\n{plan}"
+        );
+    }
+}
