@@ -4,13 +4,16 @@
 //! ids hashes and compares every event's id text in a set per group: 417 ms
 //! of CPU in the partial aggregate for the 3.4M feature events of the
 //! documented feature-adoption query at 10M events, a third of the query.
-//! The events view finds each event's users row anyway when it reads user
-//! columns (and with merges its `user_id` is looked up per event either
-//! way); numbering the surviving users once when that lookup is built
-//! ([`crate::users_lookup`], `trail_user_key`) gives the same count over
-//! `UInt32` keys `0..users`, which `trail_count_distinct_keys`
+//! The events view can find each event's users row (it does whenever it
+//! reads user columns); numbering the surviving users once when that lookup
+//! is built ([`crate::users_lookup`], `trail_user_key`) gives the same count
+//! over `UInt32` keys `0..users`, which `trail_count_distinct_keys`
 //! ([`crate::count_distinct::keys`]) counts in a bitmap per group where
-//! groups have many users. This rule rewrites
+//! groups have many users. Where the query reads no user columns the
+//! rewrite adds that lookup (a search per run of equal ids in user-sorted
+//! files); at 10M events that still took a grouped distinct count of all
+//! events from 1.2–1.4 s to 0.7–1.0 s (`benches/compare/ANALYSIS.md`). This
+//! rule rewrites
 //!
 //! ```text
 //! Aggregate: aggr=[count(DISTINCT events.user_id)]

@@ -74,18 +74,17 @@ impl UserRows {
             &DataType::Utf8,
         )?;
         let by_id = SortedIds::new(ids.as_string::<i32>())?;
-        let keys = match keyed {
-            true => {
-                let survivors = match rows.column_by_name("__canonical") {
-                    Some(canonical) => Some(cast(canonical, &DataType::Utf8)?),
-                    None => None,
-                };
-                survivor_keys(
-                    ids.as_string::<i32>(),
-                    survivors.as_ref().map(|s| s.as_string::<i32>()),
-                )
-            }
-            false => Vec::new(),
+        let keys = if keyed {
+            let survivors = rows
+                .column_by_name("__canonical")
+                .map(|canonical| cast(canonical, &DataType::Utf8))
+                .transpose()?;
+            survivor_keys(
+                ids.as_string::<i32>(),
+                survivors.as_ref().map(|s| s.as_string::<i32>()),
+            )
+        } else {
+            Vec::new()
         };
         Ok(Arc::new(Self {
             rows,
