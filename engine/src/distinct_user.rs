@@ -46,6 +46,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::catalog::{EventsTable, USER_KEY};
 use crate::count_distinct::keys::count_distinct_keys;
+use crate::multi_distinct::distinct_count_arg;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -53,18 +54,8 @@ pub(crate) struct DistinctUserKey;
 
 /// The column of a plain `COUNT(DISTINCT col)`.
 fn distinct_count_column(expr: &Expr) -> Option<&Column> {
-    let call = match expr {
-        Expr::Alias(a) => a.expr.as_ref(),
-        e => e,
-    };
-    let Expr::AggregateFunction(f) = call else {
-        return None;
-    };
-    let p = &f.params;
-    let plain =
-        p.distinct && p.filter.is_none() && p.order_by.is_empty() && f.func.name() == "count";
-    match p.args.as_slice() {
-        [Expr::Column(c)] if plain => Some(c),
+    match distinct_count_arg(expr)? {
+        Expr::Column(c) => Some(c),
         _ => None,
     }
 }

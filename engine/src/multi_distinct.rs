@@ -53,8 +53,8 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 #[derive(Debug, Default)]
 pub(crate) struct MultiDistinctCount;
 
-/// The argument of a plain `COUNT(DISTINCT x)`.
-fn distinct_count_arg(expr: &Expr) -> Option<&Expr> {
+/// The argument of a plain `COUNT(DISTINCT x)` (no `FILTER`, no `ORDER BY`).
+pub(crate) fn distinct_count_arg(expr: &Expr) -> Option<&Expr> {
     let Expr::AggregateFunction(f) = unaliased(expr) else {
         return None;
     };

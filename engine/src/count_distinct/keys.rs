@@ -262,6 +262,13 @@ struct KeySets {
 }
 
 impl KeySets {
+    /// Empty sets for groups up to `total_num_groups`.
+    fn grow(&mut self, total_num_groups: usize) {
+        if self.sets.len() < total_num_groups {
+            self.sets.resize_with(total_num_groups, KeySet::default);
+        }
+    }
+
     fn insert(&mut self, group: usize, key: u32) {
         let set = &mut self.sets[group];
         let before = set.bytes();
@@ -278,9 +285,7 @@ impl KeySets {
         filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) {
-        if self.sets.len() < total_num_groups {
-            self.sets.resize_with(total_num_groups, KeySet::default);
-        }
+        self.grow(total_num_groups);
         for (row, &group) in group_indices.iter().enumerate() {
             let allowed = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
             if allowed && keys.is_valid(row) {
@@ -323,9 +328,7 @@ impl GroupsAccumulator for KeySets {
         let Some(lists) = values.first().and_then(|v| v.as_list_opt::<i32>()) else {
             return exec_err!("{NAME}: a partial state must be a list of keys");
         };
-        if self.sets.len() < total_num_groups {
-            self.sets.resize_with(total_num_groups, KeySet::default);
-        }
+        self.grow(total_num_groups);
         for (row, &group) in group_indices.iter().enumerate() {
             if lists.is_null(row) {
                 continue;
