@@ -160,15 +160,15 @@ impl OptimizerRule for DistinctUserKey {
         let LogicalPlan::Aggregate(aggregate) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        let Some(column) = aggregate
-            .aggr_expr
-            .iter()
-            .find_map(distinct_count_column)
-            .cloned()
-        else {
-            return Ok(Transformed::no(plan));
-        };
-        let Some((input, key)) = with_user_key(&aggregate.input, &column)? else {
+        // The first distinct count whose column is the events' user id.
+        let mut found = None;
+        for column in aggregate.aggr_expr.iter().filter_map(distinct_count_column) {
+            if let Some((input, key)) = with_user_key(&aggregate.input, column)? {
+                found = Some((column.clone(), input, key));
+                break;
+            }
+        }
+        let Some((column, input, key)) = found else {
             return Ok(Transformed::no(plan));
         };
         let aggr_expr = aggregate

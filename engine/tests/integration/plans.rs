@@ -314,6 +314,7 @@ async fn distinct_user_counts_count_user_keys() {
     for sql in [
         feature_adoption,
         "SELECT e.event_type, COUNT(DISTINCT e.user_id), COUNT(*) FROM events e GROUP BY 1",
+        "SELECT event_type, COUNT(DISTINCT session_id), COUNT(DISTINCT user_id) FROM events GROUP BY 1",
     ] {
         let plan = physical_plan(&trail, sql).await;
         assert!(
