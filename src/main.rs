@@ -10,6 +10,7 @@
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -302,7 +303,7 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> AnyResult<()>
                 .with_header(true)
                 .build(&mut out);
             for b in batches {
-                writer.write(b)?;
+                writer.write(&nested_as_json(b)?)?;
             }
         }
         OutputFormat::Json => {
@@ -317,6 +318,43 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> AnyResult<()>
         }
     }
     Ok(())
+}
+
+/// `batch` with every nested column (list, struct, map) as the JSON text of
+/// its values, as `--format json` writes them: CSV cells are text, and
+/// Arrow's CSV writer rejects nested types (`ARRAY_AGG` results, say).
+fn nested_as_json(batch: &RecordBatch) -> AnyResult<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let one = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![field.clone()])),
+            vec![column.clone()],
+        )?;
+        let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+        writer.write(&one)?;
+        writer.finish()?;
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(&writer.into_inner())?;
+        let texts: StringArray = rows
+            .iter()
+            .map(|row| row.get(field.name()).map(|v| v.to_string()))
+            .collect();
+        fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(texts));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn end_micros(end: Option<&str>) -> AnyResult<i64> {
