@@ -3,12 +3,14 @@
 //! computed columnar.
 //!
 //! Each input batch is kept as it arrived (the value and order-key arrays);
-//! a row becomes one small [`Entry`]: its group, where it lives, and its
-//! order key folded into a sortable `(rank, i64)`. At evaluation the entries
-//! are bucketed by group (a counting sort), each group's few rows are sorted
-//! by key (stable, so ties keep their arrival order), and the values are
-//! gathered into the list's child array with one `interleave`. No per-row
-//! `ScalarValue`, no sort of the whole input by the order key.
+//! its rows become [`Run`]s: consecutive rows of one group whose keys do not
+//! decrease (a user's events of one file, which is sorted by user and time),
+//! one small record per run. At evaluation the runs are bucketed by group (a
+//! counting sort) and each group's runs put in order by their first keys; a
+//! group whose runs overlap has its rows sorted one by one. Either way the
+//! order is the stable sort by key (ties keep their arrival order), and the
+//! values are gathered into the list's child array with one `interleave`.
+//! No per-row `ScalarValue`, no sort of the whole input by the order key.
 //!
 //! Partial states are two lists per group, the values and their order keys,
 //! merged by concatenation; only the final evaluation sorts.
@@ -84,7 +86,7 @@ impl OrderedArrayAgg {
             value_field: list_item(value.data_type()),
             key_field: list_item(key.data_type()),
             batches: Vec::new(),
-            entries: Vec::new(),
+            runs: Vec::new(),
             num_groups: 0,
         })
     }
@@ -161,22 +163,31 @@ impl KeyOrder {
     }
 }
 
-/// One aggregated row: its group, where its value and key live
-/// (`batches[batch]`, row `row`), and its sort key.
+/// Consecutive rows of one batch in one group whose sort keys do not
+/// decrease: `batches[batch]`, rows `start..start + len`. Event files are
+/// sorted by `(user_id, time)`, so a user's events arrive in such runs and
+/// the accumulator keeps one small record per run instead of one per row.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Run {
     group: u32,
     batch: u32,
-    row: u32,
-    rank: u8,
-    key: i64,
+    start: u32,
+    len: u32,
 }
 
-/// An input batch as it arrived: the values and their order keys.
+impl Run {
+    fn rows(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// An input batch as it arrived: the values, their order keys, and the
+/// keys as `i64` (what [`KeyOrder::sort_key`] ranks).
 #[derive(Debug)]
 struct Batch {
     values: ArrayRef,
     keys: ArrayRef,
+    keys_i64: ArrayRef,
 }
 
 /// The groups accumulator (see the module documentation).
@@ -187,12 +198,21 @@ pub(crate) struct OrderedGroups {
     value_field: FieldRef,
     key_field: FieldRef,
     batches: Vec<Batch>,
-    entries: Vec<Entry>,
+    runs: Vec<Run>,
     num_groups: usize,
 }
 
 impl OrderedGroups {
-    /// Keeps `values`/`keys` and adds an entry for each `(group, row)`.
+    /// The sort key of row `row` of `batches[batch]`.
+    fn sort_key(&self, batches: &[Batch], batch: u32, row: usize) -> (u8, i64) {
+        let keys = batches[batch as usize].keys_i64.as_primitive::<Int64Type>();
+        self.order
+            .sort_key(keys.is_valid(row).then(|| keys.value(row)))
+    }
+
+    /// Keeps `values`/`keys` and adds each `(group, row)`, extending the
+    /// last run while the rows follow it in the same group and keep their
+    /// keys in order.
     fn add(
         &mut self,
         values: &ArrayRef,
@@ -201,120 +221,187 @@ impl OrderedGroups {
     ) -> Result<()> {
         let batch =
             u32::try_from(self.batches.len()).or_else(|_| exec_err!("{NAME}: too many batches"))?;
-        let as_i64 = cast(keys, &DataType::Int64)?;
-        let as_i64 = as_i64.as_primitive::<Int64Type>();
-        let before = self.entries.len();
+        let keys_i64 = cast(keys, &DataType::Int64)?;
+        let as_i64 = keys_i64.as_primitive::<Int64Type>();
+        let before = self.runs.len();
+        // The group, row and sort key of the last row added by this call.
+        let mut last: Option<(usize, usize, (u8, i64))> = None;
         for (group, row) in rows {
             if self.ignore_nulls && values.is_null(row) {
                 continue;
             }
-            let (rank, key) = self
+            let key = self
                 .order
                 .sort_key(as_i64.is_valid(row).then(|| as_i64.value(row)));
-            self.entries.push(Entry {
-                group: group as u32,
-                batch,
-                row: row as u32,
-                rank,
-                key,
-            });
+            match (last, self.runs.last_mut()) {
+                (Some((g, r, k)), Some(run)) if g == group && r + 1 == row && k <= key => {
+                    run.len += 1;
+                }
+                _ => self.runs.push(Run {
+                    group: group as u32,
+                    batch,
+                    start: row as u32,
+                    len: 1,
+                }),
+            }
+            last = Some((group, row, key));
         }
-        if self.entries.len() > before {
+        if self.runs.len() > before {
             self.batches.push(Batch {
                 values: Arc::clone(values),
                 keys: Arc::clone(keys),
+                keys_i64,
             });
         }
         Ok(())
     }
 
-    /// Removes the entries of the first `emit_to` groups and returns them
-    /// bucketed by group (`counts[g]` entries for group `g`), sorted by key
-    /// within each group when `sort` is set. The remaining groups are
-    /// renumbered from 0 and their rows compacted into one batch, so that
-    /// emitting groups early (sorted input) frees the batches they used.
+    /// Removes the first `emit_to` groups and returns where their rows are,
+    /// group after group, in key order within each group when `sort` is set
+    /// (ties in arrival order), else in arrival order. The remaining groups
+    /// are renumbered from 0 and their rows compacted into one batch, so
+    /// that emitting groups early (sorted input) frees the batches they used.
     fn take(&mut self, emit_to: EmitTo, sort: bool) -> Result<Taken> {
         let n = match emit_to {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
-        let mut counts = vec![0usize; n];
-        for e in &self.entries {
-            if (e.group as usize) < n {
-                counts[e.group as usize] += 1;
+        // Runs and rows per group; then the runs bucketed by group, each
+        // bucket in arrival order.
+        let mut runs_of = vec![0usize; n];
+        let mut lengths = vec![0usize; n];
+        for run in &self.runs {
+            if (run.group as usize) < n {
+                runs_of[run.group as usize] += 1;
+                lengths[run.group as usize] += run.len as usize;
             }
         }
         let mut next: Vec<usize> = Vec::with_capacity(n);
         let mut total = 0;
-        for &c in &counts {
+        for &c in &runs_of {
             next.push(total);
             total += c;
         }
-        let placeholder = Entry {
+        let placeholder = Run {
             group: 0,
             batch: 0,
-            row: 0,
-            rank: 0,
-            key: 0,
+            start: 0,
+            len: 0,
         };
-        let mut ordered = vec![placeholder; total];
+        let mut bucketed = vec![placeholder; total];
         let mut kept = Vec::new();
-        for e in self.entries.drain(..) {
-            let g = e.group as usize;
+        for run in self.runs.drain(..) {
+            let g = run.group as usize;
             if g < n {
-                ordered[next[g]] = e;
+                bucketed[next[g]] = run;
                 next[g] += 1;
             } else {
-                kept.push(Entry {
+                kept.push(Run {
                     group: (g - n) as u32,
-                    ..e
+                    ..run
                 });
             }
         }
-        if sort {
-            let mut start = 0;
-            for &c in &counts {
-                ordered[start..start + c].sort_by_key(|e| (e.rank, e.key));
-                start += c;
+        let batches = std::mem::take(&mut self.batches);
+        let mut indices: Vec<(usize, usize)> = Vec::with_capacity(lengths.iter().sum());
+        let mut start = 0;
+        for &c in &runs_of {
+            let runs = &mut bucketed[start..start + c];
+            start += c;
+            if sort {
+                self.sort_group(&batches, runs, &mut indices);
+            } else {
+                indices.extend(run_indices(runs));
             }
         }
-        let batches = std::mem::take(&mut self.batches);
         self.num_groups -= n;
         if !kept.is_empty() {
-            let values = gather(&batches, &kept, |b| &b.values, &self.value_field)?;
-            let keys = gather(&batches, &kept, |b| &b.keys, &self.key_field)?;
-            for (i, e) in kept.iter_mut().enumerate() {
-                e.batch = 0;
-                e.row = i as u32;
+            let rows: Vec<(usize, usize)> = run_indices(&kept).collect();
+            let batch = Batch {
+                values: gather(&batches, &rows, |b| &b.values, &self.value_field)?,
+                keys: gather(&batches, &rows, |b| &b.keys, &self.key_field)?,
+                keys_i64: gather(
+                    &batches,
+                    &rows,
+                    |b| &b.keys_i64,
+                    &list_item(&DataType::Int64),
+                )?,
+            };
+            let mut offset = 0;
+            for run in &mut kept {
+                run.batch = 0;
+                run.start = offset;
+                offset += run.len;
             }
-            self.batches.push(Batch { values, keys });
-            self.entries = kept;
+            self.batches.push(batch);
+            self.runs = kept;
         }
         Ok(Taken {
             batches,
-            ordered,
-            counts,
+            indices,
+            lengths,
         })
     }
+
+    /// Appends the rows of one group's `runs` (in arrival order) to
+    /// `indices` sorted by key, ties in arrival order. Runs from different
+    /// batches (a user's days, in files read in any order) are put in order
+    /// by their first keys; only when that cannot give the stable order
+    /// (runs overlap) are the group's rows sorted one by one.
+    fn sort_group(&self, batches: &[Batch], runs: &mut [Run], indices: &mut Vec<(usize, usize)>) {
+        let first = |run: &Run| self.sort_key(batches, run.batch, run.start as usize);
+        let last = |run: &Run| self.sort_key(batches, run.batch, run.rows().end - 1);
+        // (first key, arrival) for each run, sorted: stable in arrival.
+        let mut order: Vec<((u8, i64), usize)> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (first(r), i))
+            .collect();
+        order.sort_unstable();
+        // Concatenated in that order the rows are sorted by (key, arrival)
+        // if each run ends before the next begins, or where they touch the
+        // earlier arrival comes first: exactly the stable sort.
+        let ordered = order.windows(2).all(|w| {
+            let (end, begin) = (last(&runs[w[0].1]), w[1].0);
+            end < begin || (end == begin && w[0].1 < w[1].1)
+        });
+        if ordered {
+            indices.extend(order.iter().flat_map(|&(_, i)| run_indices(&runs[i..=i])));
+            return;
+        }
+        let mut rows: Vec<((u8, i64), usize, usize)> = run_indices(runs)
+            .map(|(batch, row)| (self.sort_key(batches, batch as u32, row), batch, row))
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        indices.extend(rows.into_iter().map(|(_, batch, row)| (batch, row)));
+    }
+}
+
+/// The `(batch, row)` of every row of `runs`, in order.
+fn run_indices(runs: &[Run]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    runs.iter()
+        .flat_map(|run| run.rows().map(move |row| (run.batch as usize, row)))
 }
 
 /// Groups removed from the accumulator, ready to become lists.
 struct Taken {
     batches: Vec<Batch>,
-    ordered: Vec<Entry>,
-    counts: Vec<usize>,
+    /// Every row of every group, group after group.
+    indices: Vec<(usize, usize)>,
+    /// Rows per group.
+    lengths: Vec<usize>,
 }
 
 impl Taken {
     /// One list per group of the column `column` picks from each batch; a
     /// group without rows is NULL, as `ARRAY_AGG` over no rows is.
     fn lists(&self, column: impl Fn(&Batch) -> &ArrayRef, item: &FieldRef) -> Result<ArrayRef> {
-        let child = gather(&self.batches, &self.ordered, column, item)?;
-        let offsets = OffsetBuffer::<i32>::from_lengths(self.counts.iter().copied());
+        let child = gather(&self.batches, &self.indices, column, item)?;
+        let offsets = OffsetBuffer::<i32>::from_lengths(self.lengths.iter().copied());
         let nulls = self
-            .counts
+            .lengths
             .contains(&0)
-            .then(|| NullBuffer::from_iter(self.counts.iter().map(|&c| c > 0)));
+            .then(|| NullBuffer::from_iter(self.lengths.iter().map(|&c| c > 0)));
         Ok(Arc::new(ListArray::try_new(
             Arc::clone(item),
             offsets,
@@ -324,22 +411,18 @@ impl Taken {
     }
 }
 
-/// The rows `entries` point at, in that order, as one array.
+/// The rows `indices` point at, in that order, as one array.
 fn gather(
     batches: &[Batch],
-    entries: &[Entry],
+    indices: &[(usize, usize)],
     column: impl Fn(&Batch) -> &ArrayRef,
     item: &FieldRef,
 ) -> Result<ArrayRef> {
-    if entries.is_empty() {
+    if indices.is_empty() {
         return Ok(new_empty_array(item.data_type()));
     }
     let arrays: Vec<&dyn Array> = batches.iter().map(|b| column(b).as_ref()).collect();
-    let indices: Vec<(usize, usize)> = entries
-        .iter()
-        .map(|e| (e.batch as usize, e.row as usize))
-        .collect();
-    Ok(interleave(&arrays, &indices)?)
+    Ok(interleave(&arrays, indices)?)
 }
 
 /// Whether row `row` passes the aggregate's `FILTER (WHERE …)`.
@@ -435,9 +518,13 @@ impl GroupsAccumulator for OrderedGroups {
         let arrays: usize = self
             .batches
             .iter()
-            .map(|b| b.values.get_array_memory_size() + b.keys.get_array_memory_size())
+            .map(|b| {
+                b.values.get_array_memory_size()
+                    + b.keys.get_array_memory_size()
+                    + b.keys_i64.get_array_memory_size()
+            })
             .sum();
-        arrays + self.entries.capacity() * size_of::<Entry>()
+        arrays + self.runs.capacity() * size_of::<Run>()
     }
 }
 
@@ -478,5 +565,166 @@ impl Accumulator for SingleGroup {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let zeros = vec![0; states[0].len()];
         self.0.merge_batch(states, &zeros, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+
+    /// xorshift: deterministic test data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn accumulator(descending: bool, nulls_first: bool, ignore_nulls: bool) -> OrderedGroups {
+        OrderedGroups {
+            order: KeyOrder {
+                descending,
+                nulls_first,
+            },
+            ignore_nulls,
+            value_field: list_item(&DataType::Utf8),
+            key_field: list_item(&DataType::Int64),
+            batches: Vec::new(),
+            runs: Vec::new(),
+            num_groups: 0,
+        }
+    }
+
+    /// One input batch: values naming their row, keys with ties and NULLs,
+    /// group indices in runs (a user's rows together) and scattered.
+    struct Input {
+        values: ArrayRef,
+        keys: ArrayRef,
+        groups: Vec<usize>,
+        filter: Option<BooleanArray>,
+    }
+
+    fn input(rng: &mut Rng, batch: usize, groups: usize) -> Input {
+        let len = 1 + rng.below(60) as usize;
+        let mut group_of = Vec::with_capacity(len);
+        let mut key = rng.below(20) as i64;
+        let mut keys = Vec::with_capacity(len);
+        while group_of.len() < len {
+            let g = rng.below(groups as u64) as usize;
+            for _ in 0..1 + rng.below(6) {
+                group_of.push(g);
+                // Mostly rising within a run, sometimes a tie or a step back.
+                key += rng.below(4) as i64 - 1;
+                keys.push((rng.below(10) > 0).then_some(key));
+            }
+        }
+        group_of.truncate(len);
+        keys.truncate(len);
+        let values: StringArray = (0..len)
+            .map(|row| (rng.below(12) > 0).then(|| format!("b{batch}r{row}")))
+            .collect();
+        let filter =
+            (rng.below(3) == 0).then(|| (0..len).map(|_| Some(rng.below(4) > 0)).collect());
+        Input {
+            values: Arc::new(values),
+            keys: Arc::new(Int64Array::from(keys)),
+            groups: group_of,
+            filter,
+        }
+    }
+
+    /// What `ARRAY_AGG(value ORDER BY key)` must give for each group: its
+    /// rows stably sorted by key (ties in arrival order); NULL for none.
+    fn expected(
+        order: KeyOrder,
+        rows: &[Vec<(Option<i64>, Option<String>)>],
+    ) -> Vec<Option<Vec<Option<String>>>> {
+        rows.iter()
+            .map(|group| {
+                let mut sorted = group.clone();
+                sorted.sort_by_key(|(k, _)| order.sort_key(*k));
+                (!sorted.is_empty()).then(|| sorted.into_iter().map(|(_, v)| v).collect())
+            })
+            .collect()
+    }
+
+    fn lists(array: &ArrayRef) -> Vec<Option<Vec<Option<String>>>> {
+        array
+            .as_list::<i32>()
+            .iter()
+            .map(|list| {
+                list.map(|l| {
+                    l.as_string::<i32>()
+                        .iter()
+                        .map(|v| v.map(str::to_string))
+                        .collect()
+                })
+            })
+            .collect()
+    }
+
+    /// Random batches in every order and NULL placement, with FILTER and
+    /// IGNORE NULLS, some groups emitted early (`EmitTo::First`), and
+    /// partial states merged into a second accumulator: every list is the
+    /// stable sort of its group's rows.
+    #[test]
+    fn lists_are_the_stable_sort_of_each_group() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for case in 0..200 {
+            let (descending, nulls_first, ignore_nulls) =
+                (case % 2 == 1, case % 4 >= 2, case % 8 >= 4);
+            let mut acc = accumulator(descending, nulls_first, ignore_nulls);
+            let groups = 1 + rng.below(12) as usize;
+            // Each group's rows in arrival order, as (key, value).
+            let mut rows: Vec<Vec<(Option<i64>, Option<String>)>> = vec![Vec::new(); groups];
+            let mut emitted: Vec<Option<Vec<Option<String>>>> = Vec::new();
+            let mut want: Vec<Option<Vec<Option<String>>>> = Vec::new();
+            for batch in 0..1 + rng.below(8) as usize {
+                let inp = input(&mut rng, batch, rows.len());
+                let (values, keys) = (
+                    inp.values.as_string::<i32>(),
+                    inp.keys.as_primitive::<Int64Type>(),
+                );
+                for (row, &g) in inp.groups.iter().enumerate() {
+                    let kept =
+                        passes(inp.filter.as_ref(), row) && !(ignore_nulls && values.is_null(row));
+                    if kept {
+                        rows[g].push((
+                            keys.is_valid(row).then(|| keys.value(row)),
+                            values.is_valid(row).then(|| values.value(row).to_string()),
+                        ));
+                    }
+                }
+                acc.update_batch(
+                    &[inp.values.clone(), inp.keys.clone()],
+                    &inp.groups,
+                    inp.filter.as_ref(),
+                    rows.len(),
+                )
+                .unwrap();
+                if rng.below(4) == 0 && rows.len() > 1 {
+                    let n = 1 + rng.below(rows.len() as u64 - 1) as usize;
+                    emitted.extend(lists(&acc.evaluate(EmitTo::First(n)).unwrap()));
+                    want.extend(expected(acc.order, &rows[..n]));
+                    rows.drain(..n);
+                }
+            }
+            if rng.below(2) == 0 {
+                // Through a partial state: lists in arrival order, merged.
+                let state = acc.state(EmitTo::All).unwrap();
+                let mut merged = accumulator(descending, nulls_first, ignore_nulls);
+                let all: Vec<usize> = (0..rows.len()).collect();
+                merged.merge_batch(&state, &all, rows.len()).unwrap();
+                acc = merged;
+            }
+            emitted.extend(lists(&acc.evaluate(EmitTo::All).unwrap()));
+            want.extend(expected(acc.order, &rows));
+            assert_eq!(emitted, want, "case {case}");
+        }
     }
 }
