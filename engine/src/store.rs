@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::event_batch::{CONTEXT_COLUMNS, EVENT_REST};
 
 /// Name of the events table directory.
 pub(crate) const EVENTS: &str = "events";
@@ -196,12 +197,47 @@ fn users_stamp(users_dir: &Path, version: u64) -> Result<i64> {
 /// thrown away at the page limit; without one the same events took 22.6
 /// bytes/event. (Import times on this machine vary by ±10 % run to run, so
 /// neither setting's CPU saving was measured alone.)
+///
+/// No min/max statistics for the string columns in [`UNPRUNED_COLUMNS`]:
+/// the writer compares every value with the page's minimum and maximum,
+/// and files sorted by `(user_id, time)` hold the whole range of such a
+/// column in every row group, so no filter could skip one by them.
 pub(crate) fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
         .set_column_dictionary_enabled("event_id".into(), false)
-        .set_max_row_group_row_count(Some(1 << 20))
+        .set_max_row_group_row_count(Some(1 << 20));
+    UNPRUNED_COLUMNS
+        .iter()
+        .chain(&CONTEXT_COLUMNS)
+        .fold(builder, |b, column| {
+            b.set_column_statistics_enabled((*column).into(), EnabledStatistics::None)
+        })
         .build()
+}
+
+/// Event columns unique or nearly so per event or session, or JSON text:
+/// written without statistics (with the page/device/location columns).
+const UNPRUNED_COLUMNS: [&str; 3] = ["event_id", "session_id", EVENT_REST];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::parquet::schema::types::ColumnPath;
+
+    /// Columns filters prune by keep their statistics; the unique ids, the
+    /// JSON rest and the page/device/location columns have none.
+    #[test]
+    fn statistics_only_where_they_can_prune() {
+        let props = writer_properties();
+        let enabled = |c: &str| props.statistics_enabled(&ColumnPath::from(c));
+        for kept in ["user_id", "time", "event_type", "ep__plan", "up__plan"] {
+            assert_eq!(enabled(kept), EnabledStatistics::Page, "{kept}");
+        }
+        for dropped in ["event_id", "session_id", EVENT_REST, "page_url", "city"] {
+            assert_eq!(enabled(dropped), EnabledStatistics::None, "{dropped}");
+        }
+    }
 }
