@@ -54,6 +54,7 @@ fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     let mut j = i + 1;
     loop {
+        j = skip_plain(b, j);
         match *b.get(j)? {
             b'"' => return Some((j + 1, escaped)),
             b'\\' => {
@@ -68,6 +69,31 @@ fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
             _ => j += 1,
         }
     }
+}
+
+/// The first index from `i` whose byte may end or escape a string or is
+/// not allowed in one (`"`, `\\`, a control character), eight bytes at a
+/// time: most of a message's bytes are inside plain strings.
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Per byte: the high bit set where the byte is zero.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Bytes below 0x20 (a byte of 0x80 or more has its high bit set
+        // and is plain: `!x` masks it out).
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        let special =
+            control | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')));
+        if special != 0 {
+            // The lowest flagged byte is a real match: borrows only carry
+            // upward from a byte that is itself flagged.
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// The end of the value starting at `b[i]`.
@@ -234,6 +260,41 @@ mod tests {
             }
             assert_eq!(scanned(text), serde_fields(text), "{text}");
             assert!(scanned(text).is_some(), "{text}");
+        }
+    }
+
+    /// The eight-bytes-at-a-time skip stops exactly where a byte-by-byte
+    /// search for `"`, `\\` or a control character would, at every offset.
+    #[test]
+    fn skip_plain_stops_at_the_first_special_byte() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const PLAIN: &[u8] = b"az09 ~/:.-_\x7f\x80\xc3\xa9\xff\x21\x23\x5b\x5d\x1f\x20";
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| PLAIN[(next() % PLAIN.len() as u64) as usize])
+                .collect();
+            if len > 0 && next() % 2 == 0 {
+                let at = (next() % len as u64) as usize;
+                bytes[at] = [b'"', b'\\', 0x00, 0x1f, 0x0a][(next() % 5) as usize];
+            }
+            for start in 0..=bytes.len() {
+                let expected = (start..bytes.len())
+                    .find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f))
+                    .unwrap_or(bytes.len().max(start));
+                let got = skip_plain(&bytes, start);
+                // The skip may stop early only at the last partial chunk.
+                assert!(
+                    got == expected || (got <= expected && got + 8 > bytes.len()),
+                    "{bytes:?} from {start}: {got} vs {expected}"
+                );
+            }
         }
     }
 

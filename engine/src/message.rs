@@ -187,8 +187,12 @@ pub fn parse_message_json(text: &str) -> Result<Message, String> {
 pub(crate) fn parse_message_text(text: &str) -> Result<ParsedMessage<'_>, String> {
     let obj = Fields::parse(text)?;
     let kind = match obj.raw("type") {
+        // Lowercase already (as nearly every message is): no copy.
         Some(raw) => match raw_str(raw)? {
-            Some(s) => s.to_ascii_lowercase(),
+            Some(s) if s.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Cow::Owned(s.to_ascii_lowercase())
+            }
+            Some(s) => s,
             None => {
                 return Err(format!(
                     "\"type\" must be a string, got {}",
@@ -196,11 +200,11 @@ pub(crate) fn parse_message_text(text: &str) -> Result<ParsedMessage<'_>, String
                 ))
             }
         },
-        None if obj.contains("event") => "track".into(),
-        None if obj.contains("properties") => "add_user_properties".into(),
+        None if obj.contains("event") => Cow::Borrowed("track"),
+        None if obj.contains("properties") => Cow::Borrowed("add_user_properties"),
         None => return Err("missing \"type\" (and no \"event\" to infer a track)".into()),
     };
-    match kind.as_str() {
+    match kind.as_ref() {
         "track" | "page" | "screen" => parse_track(&obj, &kind).map(ParsedMessage::Track),
         "identify" => parse_identify(&obj).map(ParsedMessage::User),
         "alias" => parse_alias(&obj).map(ParsedMessage::User),
