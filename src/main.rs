@@ -326,6 +326,7 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> AnyResult<()>
 fn nested_as_json(batch: &RecordBatch) -> AnyResult<RecordBatch> {
     use datafusion::arrow::array::{ArrayRef, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::json::writer::{make_encoder, EncoderOptions};
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(schema.fields().len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
@@ -335,18 +336,17 @@ fn nested_as_json(batch: &RecordBatch) -> AnyResult<RecordBatch> {
             columns.push(column.clone());
             continue;
         }
-        let one = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![field.clone()])),
-            vec![column.clone()],
-        )?;
-        let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
-        writer.write(&one)?;
-        writer.finish()?;
-        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-            serde_json::from_slice(&writer.into_inner())?;
-        let texts: StringArray = rows
-            .iter()
-            .map(|row| row.get(field.name()).map(|v| v.to_string()))
+        let options = EncoderOptions::default();
+        let mut encoder = make_encoder(field, column.as_ref(), &options)?;
+        let mut text = Vec::new();
+        let texts: StringArray = (0..column.len())
+            .map(|row| {
+                (!encoder.is_null(row)).then(|| {
+                    text.clear();
+                    encoder.encode(row, &mut text);
+                    String::from_utf8_lossy(&text).into_owned()
+                })
+            })
             .collect();
         fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
         columns.push(Arc::new(texts));

@@ -203,11 +203,16 @@ pub(crate) struct OrderedGroups {
 }
 
 impl OrderedGroups {
-    /// The sort key of row `row` of `batches[batch]`.
-    fn sort_key(&self, batches: &[Batch], batch: u32, row: usize) -> (u8, i64) {
-        let keys = batches[batch as usize].keys_i64.as_primitive::<Int64Type>();
+    /// The sort key of row `row` of `keys` (a batch's `keys_i64`).
+    fn sort_key_of(&self, keys: &ArrayRef, row: usize) -> (u8, i64) {
+        let keys = keys.as_primitive::<Int64Type>();
         self.order
             .sort_key(keys.is_valid(row).then(|| keys.value(row)))
+    }
+
+    /// The sort key of row `row` of `batches[batch]`.
+    fn sort_key(&self, batches: &[Batch], batch: u32, row: usize) -> (u8, i64) {
+        self.sort_key_of(&batches[batch as usize].keys_i64, row)
     }
 
     /// Keeps `values`/`keys` and adds each `(group, row)`, extending the
@@ -222,7 +227,6 @@ impl OrderedGroups {
         let batch =
             u32::try_from(self.batches.len()).or_else(|_| exec_err!("{NAME}: too many batches"))?;
         let keys_i64 = cast(keys, &DataType::Int64)?;
-        let as_i64 = keys_i64.as_primitive::<Int64Type>();
         let before = self.runs.len();
         // The group, row and sort key of the last row added by this call.
         let mut last: Option<(usize, usize, (u8, i64))> = None;
@@ -230,9 +234,7 @@ impl OrderedGroups {
             if self.ignore_nulls && values.is_null(row) {
                 continue;
             }
-            let key = self
-                .order
-                .sort_key(as_i64.is_valid(row).then(|| as_i64.value(row)));
+            let key = self.sort_key_of(&keys_i64, row);
             match (last, self.runs.last_mut()) {
                 (Some((g, r, k)), Some(run)) if g == group && r + 1 == row && k <= key => {
                     run.len += 1;
@@ -306,7 +308,7 @@ impl OrderedGroups {
         let mut indices: Vec<(usize, usize)> = Vec::with_capacity(lengths.iter().sum());
         let mut start = 0;
         for &c in &runs_of {
-            let runs = &mut bucketed[start..start + c];
+            let runs = &bucketed[start..start + c];
             start += c;
             if sort {
                 self.sort_group(&batches, runs, &mut indices);
@@ -348,7 +350,7 @@ impl OrderedGroups {
     /// batches (a user's days, in files read in any order) are put in order
     /// by their first keys; only when that cannot give the stable order
     /// (runs overlap) are the group's rows sorted one by one.
-    fn sort_group(&self, batches: &[Batch], runs: &mut [Run], indices: &mut Vec<(usize, usize)>) {
+    fn sort_group(&self, batches: &[Batch], runs: &[Run], indices: &mut Vec<(usize, usize)>) {
         let first = |run: &Run| self.sort_key(batches, run.batch, run.start as usize);
         let last = |run: &Run| self.sort_key(batches, run.batch, run.rows().end - 1);
         // (first key, arrival) for each run, sorted: stable in arrival.
