@@ -336,7 +336,8 @@ fn nested_as_json(batch: &RecordBatch) -> AnyResult<RecordBatch> {
             columns.push(column.clone());
             continue;
         }
-        let options = EncoderOptions::default();
+        // Struct fields that are NULL are written, as `--format json` writes them.
+        let options = EncoderOptions::default().with_explicit_nulls(true);
         let mut encoder = make_encoder(field, column.as_ref(), &options)?;
         let mut text = Vec::new();
         let texts: StringArray = (0..column.len())

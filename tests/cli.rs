@@ -321,13 +321,13 @@ fn sql_memory_limit_bounds_the_query() {
 #[test]
 fn csv_writes_nested_values_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let query =
-        "SELECT k, ARRAY_AGG(v ORDER BY v) AS vs, NAMED_STRUCT('n', k, 'tag', 'x,\"y\"') AS s \
+    let query = "SELECT k, ARRAY_AGG(v ORDER BY v) AS vs, \
+                 NAMED_STRUCT('n', k, 'tag', 'x,\"y\"', 'none', CAST(NULL AS INT)) AS s \
                  FROM (VALUES (1, 'b'), (1, 'a'), (2, NULL)) AS t(k, v) GROUP BY k ORDER BY k";
     assert_eq!(
         sql(dir.path(), query),
         "k,vs,s\n\
-         1,\"[\"\"a\"\",\"\"b\"\"]\",\"{\"\"n\"\":1,\"\"tag\"\":\"\"x,\\\"\"y\\\"\"\"\"}\"\n\
-         2,[null],\"{\"\"n\"\":2,\"\"tag\"\":\"\"x,\\\"\"y\\\"\"\"\"}\"\n"
+         1,\"[\"\"a\"\",\"\"b\"\"]\",\"{\"\"n\"\":1,\"\"tag\"\":\"\"x,\\\"\"y\\\"\"\"\",\"\"none\"\":null}\"\n\
+         2,[null],\"{\"\"n\"\":2,\"\"tag\"\":\"\"x,\\\"\"y\\\"\"\"\",\"\"none\"\":null}\"\n"
     );
 }

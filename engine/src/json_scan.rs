@@ -72,7 +72,7 @@ fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
 }
 
 /// The first index from `i` whose byte may end or escape a string or is
-/// not allowed in one (`"`, `\\`, a control character), eight bytes at a
+/// not allowed in one (`"`, `\`, a control character), eight bytes at a
 /// time: most of a message's bytes are inside plain strings.
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -264,7 +264,7 @@ mod tests {
     }
 
     /// The eight-bytes-at-a-time skip stops exactly where a byte-by-byte
-    /// search for `"`, `\\` or a control character would, at every offset.
+    /// search for `"`, `\` or a control character would, at every offset.
     #[test]
     fn skip_plain_stops_at_the_first_special_byte() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
