@@ -351,6 +351,11 @@ impl OrderedGroups {
     /// by their first keys; only when that cannot give the stable order
     /// (runs overlap) are the group's rows sorted one by one.
     fn sort_group(&self, batches: &[Batch], runs: &[Run], indices: &mut Vec<(usize, usize)>) {
+        // One run is in order already: most groups of one file's batches.
+        if runs.len() <= 1 {
+            indices.extend(run_indices(runs));
+            return;
+        }
         let first = |run: &Run| self.sort_key(batches, run.batch, run.start as usize);
         let last = |run: &Run| self.sort_key(batches, run.batch, run.rows().end - 1);
         // (first key, arrival) for each run, sorted: stable in arrival.
