@@ -35,7 +35,7 @@ use serde_json::Value;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 use crate::error::{Error, Result};
-use crate::event_batch::{sort_for_file, stored_schema};
+use crate::event_batch::stored_schema;
 
 use crate::id_set::IdSet;
 use crate::identity::Users;
@@ -44,7 +44,9 @@ use crate::message::{parse_message_text, Message, ParsedMessage, UserKind, UserR
 use crate::properties::Properties;
 use crate::store::{Store, PARTITION_COLUMN};
 use crate::time::date_of_micros;
-use crate::track_columns::{build_date_batch, parse_lines, KeptRow, LineOutcome, ParsedLines};
+use crate::track_columns::{
+    build_file_batch, parse_lines, KeptRow, LineOutcome, ParsedLines, StagedChunk,
+};
 use crate::users_table::users_batch;
 
 /// A new session starts after more than this long without an event of the user.
@@ -481,8 +483,8 @@ struct Importer<'a> {
     users: Users,
     events_table: Option<DeltaTable>,
     schema: Option<SchemaRef>,
-    /// Batches not yet written, by date (days since the epoch).
-    buffered: BTreeMap<i32, Vec<RecordBatch>>,
+    /// Rows not yet written, by date (days since the epoch).
+    buffered: BTreeMap<i32, Vec<StagedRows>>,
     buffered_bytes: usize,
     /// Files written (not yet committed).
     adds: Vec<Add>,
@@ -495,6 +497,11 @@ struct Importer<'a> {
     /// Input lines read before the current chunk.
     line_base: usize,
 }
+
+/// One chunk's kept rows of one date.
+type StagedRows = (Arc<StagedChunk>, Vec<KeptRow>);
+/// A date (days since the epoch) and its rows, from every chunk.
+type DateRows = (i32, Vec<StagedRows>);
 
 /// A chunk's tracks after identity, deduplication and sessions.
 #[derive(Default)]
@@ -563,7 +570,7 @@ impl Importer<'_> {
         if tracks.by_date.is_empty() {
             return Ok(());
         }
-        self.stage(&chunk, tracks).await?;
+        self.stage(chunk, tracks).await?;
         if self.buffered_bytes >= FLUSH_BYTES {
             self.flush().await?;
         }
@@ -752,9 +759,9 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Gathers the chunk's kept rows into per-date batches (dates in
-    /// parallel) and buffers them.
-    async fn stage(&mut self, chunk: &ParsedChunk, tracks: ResolvedTracks) -> Result<()> {
+    /// Buffers the chunk's kept rows by date; they are copied into their
+    /// files' order when the dates are written.
+    async fn stage(&mut self, chunk: ParsedChunk, tracks: ResolvedTracks) -> Result<()> {
         if self.schema.is_none() {
             // The first import creates the table, promoting what the reader chose.
             let schema = stored_schema(&chunk.layout);
@@ -763,27 +770,17 @@ impl Importer<'_> {
             self.schema = Some(RecordBatchWriter::for_table(&table)?.arrow_schema());
             self.events_table = Some(table);
         }
-        let Some(schema) = &self.schema else {
-            unreachable!("schema initialised above");
-        };
-        let built: Vec<(i32, RecordBatch)> = tracks
-            .by_date
-            .into_par_iter()
-            .map(|(date, rows)| {
-                let batch = build_date_batch(
-                    schema,
-                    &chunk.pieces,
-                    &rows,
-                    &tracks.user_ids,
-                    &tracks.sessions,
-                    date,
-                )?;
-                Ok((date, batch))
-            })
-            .collect::<datafusion::error::Result<_>>()?;
-        for (date, batch) in built {
-            self.buffered_bytes += batch.get_array_memory_size();
-            self.buffered.entry(date).or_default().push(batch);
+        let staged = Arc::new(StagedChunk::new(
+            chunk.pieces.into_iter().map(|p| p.tracks).collect(),
+            tracks.user_ids,
+            tracks.sessions,
+        ));
+        self.buffered_bytes += staged.memory_size();
+        for (date, rows) in tracks.by_date {
+            self.buffered
+                .entry(date)
+                .or_default()
+                .push((staged.clone(), rows));
         }
         Ok(())
     }
@@ -863,18 +860,17 @@ fn file_writers() -> usize {
 
 /// Deals dates out to `n` writers, largest first to the least loaded, so
 /// the writers finish at about the same time.
-fn balance(buffered: BTreeMap<i32, Vec<RecordBatch>>, n: usize) -> Vec<Vec<Vec<RecordBatch>>> {
-    let rows = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-    let mut dates: Vec<Vec<RecordBatch>> = buffered.into_values().collect();
-    dates.sort_by_key(|b| std::cmp::Reverse(rows(b)));
-    let mut groups: Vec<(usize, Vec<Vec<RecordBatch>>)> =
-        (0..n.max(1)).map(|_| (0, Vec::new())).collect();
+fn balance(buffered: BTreeMap<i32, Vec<StagedRows>>, n: usize) -> Vec<Vec<(i32, Vec<StagedRows>)>> {
+    let rows = |parts: &[StagedRows]| parts.iter().map(|(_, rows)| rows.len()).sum::<usize>();
+    let mut dates: Vec<DateRows> = buffered.into_iter().collect();
+    dates.sort_by_key(|(_, parts)| std::cmp::Reverse(rows(parts)));
+    let mut groups: Vec<(usize, Vec<DateRows>)> = (0..n.max(1)).map(|_| (0, Vec::new())).collect();
     for date in dates {
         let least = groups
             .iter_mut()
             .min_by_key(|(load, _)| *load)
             .expect("at least one group");
-        least.0 += rows(&date);
+        least.0 += rows(&date.1);
         least.1.push(date);
     }
     groups
@@ -884,21 +880,22 @@ fn balance(buffered: BTreeMap<i32, Vec<RecordBatch>>, n: usize) -> Vec<Vec<Vec<R
         .collect()
 }
 
-/// Writes each date's batches as sorted Parquet files (uncommitted) and
+/// Writes each date's rows as a sorted Parquet file (uncommitted) and
 /// returns their add actions.
 async fn write_files(
     table: DeltaTable,
     schema: SchemaRef,
-    dates: Vec<Vec<RecordBatch>>,
+    dates: Vec<DateRows>,
 ) -> Result<Vec<Add>> {
     let mut writer = RecordBatchWriter::for_table(&table)?
         .with_writer_properties(crate::store::writer_properties())
         .with_target_file_size(crate::store::TARGET_FILE_SIZE);
     let mut adds = Vec::new();
-    for batches in dates {
-        let batch = sort_for_file(&schema, &batches)?;
-        // Every row of a buffered date has that date: naming its partition
-        // spares deltalake's per-row split of the batch (a full copy).
+    for (date, parts) in dates {
+        let batch = build_file_batch(&schema, &parts, date)?;
+        drop(parts);
+        // Every row has that date: naming its partition spares deltalake's
+        // per-row split of the batch (a full copy).
         let partition = batch.column(schema.index_of(PARTITION_COLUMN)?);
         let date = ScalarExt::from_array(partition.as_ref(), 0)
             .ok_or_else(|| Error::Invalid("a buffered date without rows".into()))?;

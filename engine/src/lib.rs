@@ -21,6 +21,7 @@ pub mod dialect;
 mod distinct_user;
 mod error;
 mod event_batch;
+mod gather;
 pub mod generator;
 mod id_runs;
 mod id_set;

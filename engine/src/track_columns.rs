@@ -8,21 +8,22 @@
 //! residual JSON and (when the message brings no id) its content id; nothing
 //! is allocated per event beyond the column bytes. The import then resolves
 //! users and sessions over these columns and gathers each date's rows into a
-//! stored batch with [`build_date_batch`].
+//! stored file's batch with [`build_file_batch`].
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::record_batch::RecordBatch;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::event_batch::CONTEXT_COLUMNS;
+use crate::gather::Gather;
 use crate::layout::{PropertyBuilders, PropertyLayout};
 use crate::message::{parse_message_text, Message, ParsedMessage, TrackRef, UserKind, UserRef};
 use crate::properties::{sorted_fields, write_canonical_fields};
@@ -188,7 +189,7 @@ impl TrackColumnsBuilder {
 /// A track kept for storing: where it was parsed, its user and its session.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeptRow {
-    /// Index of its [`ParsedLines`] in the chunk.
+    /// Index of its piece in the [`StagedChunk`].
     pub(crate) piece: u32,
     pub(crate) row: u32,
     /// Index into the chunk's resolved user ids.
@@ -197,39 +198,151 @@ pub(crate) struct KeptRow {
     pub(crate) session: Option<u32>,
 }
 
-/// Gathers one date's kept rows of a chunk into a batch of the stored
-/// `schema` (rows in the order given; files are sorted when written).
-pub(crate) fn build_date_batch(
-    schema: &SchemaRef,
-    pieces: &[ParsedLines],
-    rows: &[KeptRow],
-    user_ids: &[String],
-    sessions: &[String],
-    date: i32,
-) -> datafusion::error::Result<RecordBatch> {
-    let indices: Vec<(usize, usize)> = rows
-        .iter()
-        .map(|r| (r.piece as usize, r.row as usize))
-        .collect();
-    let gather = |column: usize| -> datafusion::error::Result<ArrayRef> {
-        let arrays: Vec<&dyn Array> = pieces
+/// A chunk's tracks kept until their files are written, with the user and
+/// session ids its [`KeptRow`]s point at. Rows are copied once, from here
+/// into their file's order ([`build_file_batch`]); gathering each date's
+/// rows out of the pieces first was another full copy of cold memory.
+pub(crate) struct StagedChunk {
+    /// Per piece: the stored columns ([`TrackColumns`]' `stored`) and the
+    /// sessions the messages named.
+    pieces: Vec<(Vec<ArrayRef>, StringArray)>,
+    user_ids: Vec<String>,
+    sessions: Vec<String>,
+}
+
+impl StagedChunk {
+    pub(crate) fn new(
+        pieces: Vec<TrackColumns>,
+        user_ids: Vec<String>,
+        sessions: Vec<String>,
+    ) -> Self {
+        Self {
+            pieces: pieces
+                .into_iter()
+                .map(|t| (t.stored, t.session_ids))
+                .collect(),
+            user_ids,
+            sessions,
+        }
+    }
+
+    /// Bytes held, for the import's flush budget.
+    pub(crate) fn memory_size(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(|s| s.capacity() + 24).sum::<usize>();
+        self.pieces
             .iter()
-            .map(|p| p.tracks.stored[column].as_ref())
-            .collect();
-        Ok(interleave(&arrays, &indices)?)
-    };
-    let mut session_id = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-    let mut user_id = StringBuilder::with_capacity(rows.len(), rows.len() * 12);
-    for r in rows {
-        user_id.append_value(&user_ids[r.user as usize]);
+            .map(|(stored, sessions)| {
+                stored
+                    .iter()
+                    .map(|a| a.get_array_memory_size())
+                    .sum::<usize>()
+                    + sessions.get_array_memory_size()
+            })
+            .sum::<usize>()
+            + strings(&self.user_ids)
+            + strings(&self.sessions)
+    }
+
+    fn event_id(&self, r: &KeptRow) -> &str {
+        self.pieces[r.piece as usize].0[0]
+            .as_string::<i32>()
+            .value(r.row as usize)
+    }
+
+    fn time(&self, r: &KeptRow) -> i64 {
+        self.pieces[r.piece as usize].0[1]
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(r.row as usize)
+    }
+
+    fn session_id(&self, r: &KeptRow) -> Option<&str> {
         match r.session {
-            Some(s) => session_id.append_value(&sessions[s as usize]),
+            Some(s) => Some(&self.sessions[s as usize]),
             None => {
-                session_id.append_option(pieces[r.piece as usize].tracks.session_id(r.row as usize))
+                let given = &self.pieces[r.piece as usize].1;
+                given
+                    .is_valid(r.row as usize)
+                    .then(|| given.value(r.row as usize))
             }
         }
     }
-    let own_columns = pieces.first().map_or(0, |p| p.tracks.stored.len());
+}
+
+/// One date's kept rows of several chunks as one batch of the stored
+/// `schema`, sorted by `(user_id, time, event_id)`: the order every stored
+/// file keeps, which makes per-user scans and funnels read runs instead of
+/// scattered rows.
+///
+/// The users are ranked once (a file holds far fewer users than rows), so
+/// the sort compares integers and reaches the event id's text only on a tie
+/// of user and time. Sorted so, a user's rows stay in input order, and the
+/// columns are copied a run of rows at a time ([`Gather`]).
+pub(crate) fn build_file_batch(
+    schema: &SchemaRef,
+    parts: &[(Arc<StagedChunk>, Vec<KeptRow>)],
+    date: i32,
+) -> datafusion::error::Result<RecordBatch> {
+    // (user, time, part, kept row): the user first by first appearance, then by rank.
+    let mut keys: Vec<(u32, i64, u32, u32)> =
+        Vec::with_capacity(parts.iter().map(|(_, rows)| rows.len()).sum());
+    let mut rank_of: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    for (p, (chunk, rows)) in parts.iter().enumerate() {
+        for (k, r) in rows.iter().enumerate() {
+            let next = rank_of.len() as u32;
+            let user = *rank_of
+                .entry(chunk.user_ids[r.user as usize].as_str())
+                .or_insert(next);
+            keys.push((user, chunk.time(r), p as u32, k as u32));
+        }
+    }
+    let mut by_name: Vec<(&str, u32)> = rank_of.into_iter().collect();
+    by_name.sort_unstable();
+    let mut rank = vec![0u32; by_name.len()];
+    for (sorted, (_, first_seen)) in by_name.iter().enumerate() {
+        rank[*first_seen as usize] = sorted as u32;
+    }
+    for key in &mut keys {
+        key.0 = rank[key.0 as usize];
+    }
+    let kept = |&(_, _, p, k): &(u32, i64, u32, u32)| {
+        let (chunk, rows) = &parts[p as usize];
+        (chunk.as_ref(), &rows[k as usize])
+    };
+    let event_id = |key: &(u32, i64, u32, u32)| {
+        let (chunk, r) = kept(key);
+        chunk.event_id(r)
+    };
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| event_id(a).cmp(event_id(b)))
+    });
+
+    // The pieces of every part, numbered in one sequence for the gather.
+    let mut first_piece = Vec::with_capacity(parts.len());
+    let mut pieces: Vec<&[ArrayRef]> = Vec::new();
+    for (chunk, _) in parts {
+        first_piece.push(pieces.len());
+        pieces.extend(chunk.pieces.iter().map(|(stored, _)| stored.as_slice()));
+    }
+    let mut session_id = StringBuilder::with_capacity(keys.len(), keys.len() * 16);
+    let mut user_id = StringBuilder::with_capacity(keys.len(), keys.len() * 12);
+    let mut indices = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let (chunk, r) = kept(key);
+        user_id.append_value(&chunk.user_ids[r.user as usize]);
+        session_id.append_option(chunk.session_id(r));
+        indices.push((
+            first_piece[key.2 as usize] + r.piece as usize,
+            r.row as usize,
+        ));
+    }
+    let order = Gather::new(indices);
+    let gather = |column: usize| -> datafusion::error::Result<ArrayRef> {
+        let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p[column].as_ref()).collect();
+        Ok(order.gather(&arrays)?)
+    };
+    let own_columns = pieces.first().map_or(0, |p| p.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(own_columns + 3);
     columns.push(gather(0)?);
     columns.push(Arc::new(session_id.finish()));
@@ -237,7 +350,7 @@ pub(crate) fn build_date_batch(
     for column in 1..own_columns {
         columns.push(gather(column)?);
     }
-    columns.push(Arc::new(Date32Array::from_value(date, rows.len())));
+    columns.push(Arc::new(Date32Array::from_value(date, keys.len())));
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
@@ -353,40 +466,67 @@ mod tests {
         }
     }
 
-    /// A date's batch takes its rows from several pieces, in the order
-    /// given, each value in its own named column: the user and session ids
+    /// A file's batch takes its rows from several chunks' pieces, sorted by
+    /// `(user_id, time, event_id)` by bytes whatever order they were staged
+    /// in, each value in its own named column: the user and session ids
     /// resolved for it (a derived session or the one its message named), and
     /// its own event id, time, type, properties and page columns.
     #[test]
-    fn date_batches_gather_rows_into_their_columns() {
+    fn file_batches_sort_and_gather_rows_into_their_columns() {
         let layout = PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty());
-        let track = |id: &str, event: &str, session: &str| {
+        let track = |id: &str, minute: u32, session: &str| {
             format!(
-                r#"{{"type":"track","user_id":"x","event":"{event}","event_id":"{id}","session_id":{session},"time":"2026-11-20T10:00:00Z","properties":{{"k":"{id}"}},"country":"C{id}"}}"#
+                r#"{{"type":"track","user_id":"x","event":"E{id}","event_id":"{id}","session_id":{session},"time":"2026-11-20T10:{minute:02}:00Z","properties":{{"k":"{id}"}},"country":"C{id}"}}"#
             )
         };
-        let piece = |lines: &[String]| parse_lines(lines.iter().map(|l| Ok(l.as_str())), &layout);
-        let pieces = [
-            piece(&[track("a", "A", "null"), track("b", "B", "\"given\"")]),
-            piece(&[track("c", "C", "null")]),
-        ];
+        let piece =
+            |lines: &[String]| parse_lines(lines.iter().map(|l| Ok(l.as_str())), &layout).tracks;
         let kept = |piece, row, user, session| KeptRow {
             piece,
             row,
             user,
             session,
         };
-        let schema = crate::event_batch::stored_schema(&layout);
-        let batch = build_date_batch(
-            &schema,
-            &pieces,
-            &[
-                kept(1, 0, 1, Some(0)),
-                kept(0, 1, 0, None),
-                kept(0, 0, 0, Some(1)),
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Chunk one: users "zed" and "b"; chunk two: "b" and "a".
+        let one = Arc::new(StagedChunk::new(
+            vec![
+                piece(&[track("e2", 5, "null"), track("e1", 7, "\"given\"")]),
+                piece(&[track("e9", 5, "null")]),
             ],
-            &["u0".to_string(), "u1".to_string()],
-            &["s0".to_string(), "s1".to_string()],
+            strings(&["zed", "b"]),
+            strings(&["s-zed"]),
+        ));
+        let two = Arc::new(StagedChunk::new(
+            vec![piece(&[
+                track("e0", 7, "null"),
+                track("e5", 9, "null"),
+                track("e3", 3, "null"),
+            ])],
+            strings(&["a", "b"]),
+            strings(&["s-b", "s-a"]),
+        ));
+        let schema = crate::event_batch::stored_schema(&layout);
+        let batch = build_file_batch(
+            &schema,
+            &[
+                (
+                    one,
+                    vec![
+                        kept(1, 0, 0, Some(0)),
+                        kept(0, 1, 1, None),
+                        kept(0, 0, 0, Some(0)),
+                    ],
+                ),
+                (
+                    two,
+                    vec![
+                        kept(0, 0, 1, Some(0)),
+                        kept(0, 2, 1, Some(0)),
+                        kept(0, 1, 0, Some(1)),
+                    ],
+                ),
+            ],
             20_412,
         )
         .unwrap();
@@ -399,22 +539,42 @@ mod tests {
                 .collect()
         };
         let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
-        assert_eq!(text("event_id"), some(&["c", "b", "a"]));
-        assert_eq!(text("user_id"), some(&["u1", "u0", "u0"]));
-        assert_eq!(text("session_id"), some(&["s0", "given", "s1"]));
-        assert_eq!(text("event_type"), some(&["C", "B", "A"]));
+        // a@9; b@3, b@7 e0, b@7 e1; zed@5 e2, zed@5 e9
+        assert_eq!(
+            text("event_id"),
+            some(&["e5", "e3", "e0", "e1", "e2", "e9"])
+        );
+        assert_eq!(text("user_id"), some(&["a", "b", "b", "b", "zed", "zed"]));
+        assert_eq!(
+            text("session_id"),
+            some(&["s-a", "s-b", "s-b", "given", "s-zed", "s-zed"])
+        );
+        assert_eq!(
+            text("event_type"),
+            some(&["Ee5", "Ee3", "Ee0", "Ee1", "Ee2", "Ee9"])
+        );
         assert_eq!(
             text("event_properties_rest"),
-            some(&[r#"{"k":"c"}"#, r#"{"k":"b"}"#, r#"{"k":"a"}"#])
+            some(&[
+                r#"{"k":"e5"}"#,
+                r#"{"k":"e3"}"#,
+                r#"{"k":"e0"}"#,
+                r#"{"k":"e1"}"#,
+                r#"{"k":"e2"}"#,
+                r#"{"k":"e9"}"#
+            ])
         );
-        assert_eq!(text("country"), some(&["Cc", "Cb", "Ca"]));
+        assert_eq!(
+            text("country"),
+            some(&["Ce5", "Ce3", "Ce0", "Ce1", "Ce2", "Ce9"])
+        );
         let dates = batch.column(schema.index_of("event_date").unwrap());
         assert_eq!(
             dates
                 .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
                 .values()
                 .to_vec(),
-            vec![20_412; 3]
+            vec![20_412; 6]
         );
     }
 
