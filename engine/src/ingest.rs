@@ -45,7 +45,7 @@ use crate::properties::Properties;
 use crate::store::{Store, PARTITION_COLUMN};
 use crate::time::date_of_micros;
 use crate::track_columns::{
-    build_file_batch, parse_lines, KeptRow, LineOutcome, ParsedLines, StagedChunk,
+    build_file_batch, parse_lines, HexId, KeptRow, LineOutcome, ParsedLines, StagedChunk,
 };
 use crate::users_table::users_batch;
 
@@ -911,10 +911,8 @@ async fn write_files(
 
 /// A derived session's id: stable, from its user and start time.
 fn session_id(user_id: &str, start: i64) -> String {
-    format!(
-        "{:016x}",
-        xxh3_64(format!("{user_id}\u{1f}{start}").as_bytes())
-    )
+    let hash = xxh3_64(format!("{user_id}\u{1f}{start}").as_bytes());
+    HexId::new(hash).as_str().to_string()
 }
 
 #[cfg(test)]

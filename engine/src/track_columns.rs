@@ -379,7 +379,7 @@ fn content_id(
     event_type: &str,
     time: i64,
     properties: &[(Cow<'_, str>, &str)],
-) -> String {
+) -> HexId {
     let mut hash = HashWriter(Xxh3::new());
     // Writes to a hasher cannot fail. The user is hashed as the `Debug` text
     // of its `UserRef` (`Id("u1")`), written directly when that text is the
@@ -404,7 +404,27 @@ fn content_id(
     }
     hash.0.update("\u{1f}".as_bytes());
     let _ = write_canonical_fields(properties, &mut hash);
-    format!("{:016x}", hash.0.digest())
+    HexId::new(hash.0.digest())
+}
+
+/// A 64-bit hash as the 16 lowercase hex digits of `format!("{:016x}")`,
+/// without formatting machinery or an allocation (a derived id is made for
+/// nearly every event of a typical import).
+pub(crate) struct HexId([u8; 16]);
+
+impl HexId {
+    pub(crate) fn new(value: u64) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 16];
+        for (i, digit) in text.iter_mut().enumerate() {
+            *digit = DIGITS[(value >> (60 - 4 * i)) as usize & 0xf];
+        }
+        Self(text)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +483,18 @@ mod tests {
                 format!("{:016x}", hash.0.digest()),
                 "{user:?}"
             );
+        }
+    }
+
+    /// Hex ids are `format!("{:016x}")`'s text, leading zeros included.
+    #[test]
+    fn hex_ids_are_sixteen_lowercase_digits() {
+        let mut value = 0x9e37_79b9_7f4a_7c15u64;
+        for shift in 0..64 {
+            for v in [value >> shift, u64::MAX >> shift, 1 << shift] {
+                assert_eq!(HexId::new(v).as_str(), format!("{v:016x}"));
+            }
+            value = value.rotate_left(7) ^ shift;
         }
     }
 
