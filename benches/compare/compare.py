@@ -419,6 +419,11 @@ def prepare(args, work):
 # ------------------------------------------------------------------ verify/bench
 def selected_workloads(args):
     names = set(args.only.split(",")) if args.only else None
+    known = {w["name"] for w in W.WORKLOADS}
+    if names is not None and not names <= known:
+        # A misspelt name would silently run nothing for it.
+        sys.exit(f"--only: unknown workload(s) {', '.join(sorted(names - known))}; "
+                 f"known: {', '.join(sorted(known))}")
     return [w for w in W.WORKLOADS if names is None or w["name"] in names]
 
 
@@ -817,6 +822,8 @@ def main():
     rp.add_argument("--results", default=str(HERE / "results"))
     rp.add_argument("--out", default=str(REPO / "benches/RESULTS.md"))
     args = ap.parse_args()
+    if args.cmd == "run":
+        selected_workloads(args)  # an unknown --only name stops here, before any import
     if args.cmd == "worker":
         return worker_main(args)
     if args.cmd == "report":

@@ -860,7 +860,7 @@ fn file_writers() -> usize {
 
 /// Deals dates out to `n` writers, largest first to the least loaded, so
 /// the writers finish at about the same time.
-fn balance(buffered: BTreeMap<i32, Vec<StagedRows>>, n: usize) -> Vec<Vec<(i32, Vec<StagedRows>)>> {
+fn balance(buffered: BTreeMap<i32, Vec<StagedRows>>, n: usize) -> Vec<Vec<DateRows>> {
     let rows = |parts: &[StagedRows]| parts.iter().map(|(_, rows)| rows.len()).sum::<usize>();
     let mut dates: Vec<DateRows> = buffered.into_iter().collect();
     dates.sort_by_key(|(_, parts)| std::cmp::Reverse(rows(parts)));

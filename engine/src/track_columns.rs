@@ -226,9 +226,8 @@ impl StagedChunk {
         }
     }
 
-    /// Bytes of column data held (values in use, not the builders' spare
-    /// capacity, which is never touched and so never resident), for the
-    /// import's flush budget.
+    /// Bytes of column data held, for the import's flush budget: the values
+    /// in use, not the builders' spare capacity (allocated, never written).
     pub(crate) fn memory_size(&self) -> usize {
         let strings = |v: &[String]| v.iter().map(String::len).sum::<usize>();
         self.pieces
