@@ -1,14 +1,14 @@
 //! Gathering rows of several arrays into one, a run of rows at a time.
 //!
-//! The import copies rows twice: a chunk's rows of one date out of the
-//! parsed pieces, and a date's rows into `(user_id, time)` order for its
-//! file. In both the rows come in runs: a user's session is consecutive
-//! lines of one date, and sorted by user and time those lines stay in input
-//! order. Arrow's `interleave` copies value by value (its per-value copies
-//! were ~13 % of a 1M import in `perf`); copying each run as one slice
-//! with [`MutableArrayData`] touches the same bytes in a few large copies.
-//! Where runs are short (an input of many users interleaved in time, sorted
-//! by user) `interleave` is kept: it is faster row by row.
+//! The import copies each row once, from the parsed pieces of every chunk
+//! straight into its file's `(user_id, time)` order. The rows come in runs:
+//! a user's session is consecutive lines of one date, and sorted by user and
+//! time those lines stay in input order. Arrow's `interleave` copies value
+//! by value (its per-value copies were ~13 % of a 1M import in `perf`);
+//! copying each run as one slice with [`MutableArrayData`] touches the same
+//! bytes in a few large copies. Where runs are short (an input of many users
+//! interleaved in time, sorted by user) `interleave` is kept: it is faster
+//! row by row.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Capacities, MutableArrayData};
 use datafusion::arrow::compute::interleave;

@@ -101,10 +101,13 @@ impl TrackColumns {
 
     /// The session the message named, if any.
     pub(crate) fn session_id(&self, row: usize) -> Option<&str> {
-        self.session_ids
-            .is_valid(row)
-            .then(|| self.session_ids.value(row))
+        named_session(&self.session_ids, row)
     }
+}
+
+/// The session a row's message named (null where the import derives one).
+fn named_session(session_ids: &StringArray, row: usize) -> Option<&str> {
+    session_ids.is_valid(row).then(|| session_ids.value(row))
 }
 
 struct TrackColumnsBuilder {
@@ -259,12 +262,7 @@ impl StagedChunk {
     fn session_id(&self, r: &KeptRow) -> Option<&str> {
         match r.session {
             Some(s) => Some(&self.sessions[s as usize]),
-            None => {
-                let given = &self.pieces[r.piece as usize].1;
-                given
-                    .is_valid(r.row as usize)
-                    .then(|| given.value(r.row as usize))
-            }
+            None => named_session(&self.pieces[r.piece as usize].1, r.row as usize),
         }
     }
 }
