@@ -296,11 +296,20 @@ pub(crate) fn build_file_batch(
         Vec::with_capacity(parts.iter().map(|(_, rows)| rows.len()).sum());
     let mut rank_of: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
     for (p, (chunk, rows)) in parts.iter().enumerate() {
+        // Rows were staged user by user: a run of one user's rows looks its name up once.
+        let mut previous: Option<(u32, u32)> = None;
         for (k, r) in rows.iter().enumerate() {
-            let next = rank_of.len() as u32;
-            let user = *rank_of
-                .entry(chunk.user_ids[r.user as usize].as_str())
-                .or_insert(next);
+            let user = match previous {
+                Some((index, user)) if index == r.user => user,
+                _ => {
+                    let next = rank_of.len() as u32;
+                    let user = *rank_of
+                        .entry(chunk.user_ids[r.user as usize].as_str())
+                        .or_insert(next);
+                    previous = Some((r.user, user));
+                    user
+                }
+            };
             keys.push((user, chunk.time(r), p as u32, k as u32));
         }
     }
@@ -508,6 +517,7 @@ mod tests {
             .map(|a| a.get_array_memory_size())
             .sum();
         let staged = StagedChunk::new(vec![tracks], vec!["u".into()], vec![]);
+        // The columns' exact bytes, and the one-byte user id "u".
         assert_eq!(staged.memory_size(), exact + 1);
         assert!(
             held > 2 * exact,
