@@ -14,7 +14,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
-use crate::json_scan::scan_object;
+use crate::json_scan::{has_escape, scan_object};
 
 /// The fields of one JSON object, in input order, values unparsed (each
 /// the text of one valid JSON value).
@@ -65,7 +65,7 @@ pub(crate) fn raw_str(text: &str) -> Result<Option<Cow<'_, str>>, String> {
     if !text.starts_with('"') {
         return Ok(None);
     }
-    if !text.contains('\\') {
+    if !has_escape(text) {
         return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
     }
     serde_json::from_str::<String>(text)
