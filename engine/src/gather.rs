@@ -170,49 +170,38 @@ mod tests {
     fn gathers_what_interleave_gathers() {
         // Array `a` of each type: rows 0..50 of a 60-row array sliced at 7;
         // array 2 has no nulls.
-        let sliced = |a: ArrayRef| a.slice(7, 50);
         let valid = |a: usize, r: usize, every: usize| a == 2 || (r + 7) % every != a;
+        // Three arrays of one type, each `make(array)` sliced to rows 7..57.
+        let three = |make: &dyn Fn(usize) -> ArrayRef| -> Vec<ArrayRef> {
+            (0..3).map(|a| make(a).slice(7, 50)).collect()
+        };
         let typed: Vec<Vec<ArrayRef>> = vec![
-            (0..3)
-                .map(|a| {
-                    let s: StringArray = (0..60)
-                        .map(|r| valid(a, r, 7).then(|| format!("{a}-{r}-{}", "x".repeat(r % 5))))
-                        .collect();
-                    sliced(Arc::new(s))
-                })
-                .collect(),
-            (0..3)
-                .map(|a| {
-                    let n: Int64Array = (0..60)
-                        .map(|r| valid(a, r, 5).then_some((a * 100 + r) as i64))
-                        .collect();
-                    sliced(Arc::new(n))
-                })
-                .collect(),
-            (0..3)
-                .map(|a| {
-                    let x: Float64Array = (0..60)
-                        .map(|r| valid(a, r, 3).then_some(a as f64 + r as f64 / 4.0))
-                        .collect();
-                    sliced(Arc::new(x))
-                })
-                .collect(),
-            (0..3)
-                .map(|a| {
-                    let t: TimestampMicrosecondArray = (0..60)
-                        .map(|r| valid(a, r, 4).then_some((a * 1000 + r) as i64))
-                        .collect();
-                    sliced(Arc::new(t.with_timezone("UTC")))
-                })
-                .collect(),
-            (0..3)
-                .map(|a| {
-                    let b: BooleanArray = (0..60)
-                        .map(|r| valid(a, r, 6).then_some((r * (a + 1)) % 3 == 0))
-                        .collect();
-                    sliced(Arc::new(b))
-                })
-                .collect(),
+            three(&|a| {
+                Arc::new(StringArray::from_iter((0..60).map(|r| {
+                    valid(a, r, 7).then(|| format!("{a}-{r}-{}", "x".repeat(r % 5)))
+                })))
+            }),
+            three(&|a| {
+                Arc::new(Int64Array::from_iter(
+                    (0..60).map(|r| valid(a, r, 5).then_some((a * 100 + r) as i64)),
+                ))
+            }),
+            three(&|a| {
+                Arc::new(Float64Array::from_iter(
+                    (0..60).map(|r| valid(a, r, 3).then_some(a as f64 + r as f64 / 4.0)),
+                ))
+            }),
+            three(&|a| {
+                let t = TimestampMicrosecondArray::from_iter(
+                    (0..60).map(|r| valid(a, r, 4).then_some((a * 1000 + r) as i64)),
+                );
+                Arc::new(t.with_timezone("UTC"))
+            }),
+            three(&|a| {
+                Arc::new(BooleanArray::from_iter(
+                    (0..60).map(|r| valid(a, r, 6).then_some((r * (a + 1)) % 3 == 0)),
+                ))
+            }),
         ];
         let mut seed = 7u64;
         let mut next = move |n: usize| {

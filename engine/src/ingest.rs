@@ -271,11 +271,8 @@ impl RawChunk {
 
     fn line(&self, i: usize) -> Result<&str, String> {
         match self {
-            Self::Lines(LineBuffers { bytes, ends }) => {
-                let start = if i == 0 { 0 } else { ends[i - 1] };
-                std::str::from_utf8(&bytes[start..ends[i]])
-                    .map_err(|_| "not valid UTF-8".to_string())
-            }
+            Self::Lines(lines) => std::str::from_utf8(&lines.bytes[lines.start(i)..lines.ends[i]])
+                .map_err(|_| "not valid UTF-8".to_string()),
             Self::Records(records) => records[i].as_deref().map_err(Clone::clone),
         }
     }
@@ -327,13 +324,13 @@ impl RawChunk {
         &self,
         range: std::ops::Range<usize>,
     ) -> Option<impl ExactSizeIterator<Item = Result<&str, String>> + '_> {
-        let Self::Lines(LineBuffers { bytes, ends }) = self else {
+        let Self::Lines(lines) = self else {
             return None;
         };
-        let line_start = move |i: usize| if i == 0 { 0 } else { ends[i - 1] };
-        let base = line_start(range.start);
-        let text = simdutf8::basic::from_utf8(&bytes[base..ends[range.end - 1]]).ok()?;
-        Some(range.map(move |i| Ok(&text[line_start(i) - base..ends[i] - base])))
+        let base = lines.start(range.start);
+        let text =
+            simdutf8::basic::from_utf8(&lines.bytes[base..lines.ends[range.end - 1]]).ok()?;
+        Some(range.map(move |i| Ok(&text[lines.start(i) - base..lines.ends[i] - base])))
     }
 }
 
@@ -347,6 +344,17 @@ impl RawChunk {
 struct LineBuffers {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+}
+
+impl LineBuffers {
+    /// Where line `i` starts in `bytes`.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1]
+        }
+    }
 }
 
 /// Reads the input in chunks, whatever its format.
