@@ -17,6 +17,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde_json::{Map, Value};
 
+use crate::properties::SortedFields;
 use crate::raw_json::{raw_number, raw_str, write_canonical};
 
 /// Prefix of promoted event-property columns.
@@ -246,9 +247,12 @@ impl<'a> Scalar<'a> {
         }
     }
 
-    fn of_raw(raw: &'a str) -> Self {
+    fn of_raw(raw: &'a str, unescaped: bool) -> Self {
         match raw.as_bytes().first() {
-            Some(b'"') => raw_str(raw).ok().flatten().map_or(Self::Other, Self::Str),
+            Some(b'"') => raw_str(raw, unescaped)
+                .ok()
+                .flatten()
+                .map_or(Self::Other, Self::Str),
             Some(b't') => Self::Bool(true),
             Some(b'f') => Self::Bool(false),
             _ => raw_number(raw).map_or(Self::Other, |n| Self::of_number(&n)),
@@ -282,10 +286,15 @@ impl PropertyBuilders {
     /// Appends one property object as its fields sorted by key
     /// ([`crate::properties::sorted_fields`]); the same columns and JSON text
     /// as [`Self::append`] of the parsed object.
-    pub(crate) fn append_sorted(&mut self, fields: &[(Cow<'_, str>, &str)]) {
+    pub(crate) fn append_sorted(&mut self, sorted: &SortedFields<'_>) {
         self.start_row();
-        for (key, raw) in fields {
-            self.append_field(key, || Scalar::of_raw(raw), |out| write_canonical(raw, out));
+        let unescaped = sorted.unescaped;
+        for (key, raw) in &sorted.fields {
+            self.append_field(
+                key,
+                || Scalar::of_raw(raw, unescaped),
+                |out| write_canonical(raw, unescaped, out),
+            );
         }
         self.finish_row();
     }

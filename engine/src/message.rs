@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::event_batch::CONTEXT_COLUMNS;
 use crate::json_scan::scan_object;
 use crate::properties::Properties;
-use crate::raw_json::{object_error, parse_raw, raw_str, Key};
+use crate::raw_json::{object_error, parse_raw, raw_str, unescaped, Key};
 use crate::time::parse_timestamp_micros;
 
 /// Who a message is about.
@@ -188,7 +188,7 @@ pub(crate) fn parse_message_text(text: &str) -> Result<ParsedMessage<'_>, String
     let obj = Fields::parse(text)?;
     let kind = match obj.raw("type") {
         // Lowercase already (as nearly every message is): no copy.
-        Some(raw) => match raw_str(raw)? {
+        Some(raw) => match raw_str(raw, obj.unescaped)? {
             Some(s) if s.bytes().any(|b| b.is_ascii_uppercase()) => {
                 Cow::Owned(s.to_ascii_lowercase())
             }
@@ -305,6 +305,9 @@ fn field_slot(key: &str) -> Option<usize> {
 struct Fields<'a> {
     /// Each value's JSON text.
     values: [Option<&'a str>; SLOTS],
+    /// The message has no backslash ([`unescaped`]): its strings have no
+    /// escapes. False when unknown.
+    unescaped: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -318,7 +321,10 @@ impl<'a> Fields<'a> {
             }
         });
         if scanned.is_some() {
-            return Ok(Fields { values });
+            return Ok(Fields {
+                values,
+                unescaped: unescaped(text),
+            });
         }
         serde_json::from_str(text).map_err(object_error)
     }
@@ -346,7 +352,7 @@ impl<'a> Fields<'a> {
     #[inline]
     fn str(&self, keys: &[&str]) -> Result<Option<Cow<'a, str>>, String> {
         for key in keys {
-            if let Some(s) = string_value(key, self.raw(key))? {
+            if let Some(s) = string_value(key, self.raw(key), self.unescaped)? {
                 return Ok(Some(s));
             }
         }
@@ -358,7 +364,8 @@ impl<'a> Fields<'a> {
     /// track were ~5 % of an import's CPU in `perf`.
     #[inline]
     fn context_str(&self, i: usize) -> Result<Option<Cow<'a, str>>, String> {
-        string_value(CONTEXT_COLUMNS[i], self.values[FIELDS.len() + i])
+        let raw = self.values[FIELDS.len() + i];
+        string_value(CONTEXT_COLUMNS[i], raw, self.unescaped)
     }
 
     /// The object at `key` (absent and null are `None`).
@@ -405,7 +412,10 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                         }
                     }
                 }
-                Ok(Fields { values })
+                Ok(Fields {
+                    values,
+                    unescaped: false,
+                })
             }
         }
         deserializer.deserialize_map(FieldsVisitor)
@@ -418,7 +428,7 @@ fn parse_track<'a>(obj: &Fields<'a>, kind: &str) -> Result<TrackRef<'a>, String>
     let event_type = match kind {
         "track" => match obj.raw("event") {
             None => return Err("missing \"event\"".into()),
-            Some(raw) => match raw_str(raw)? {
+            Some(raw) => match raw_str(raw, obj.unescaped)? {
                 Some(s) if !s.is_empty() => s,
                 Some(_) => return Err("\"event\" is empty".into()),
                 None => {
@@ -516,7 +526,7 @@ fn user_ref<'a>(obj: &Fields<'a>) -> Result<(UserKind, Cow<'a, str>), String> {
 fn message_time(obj: &Fields<'_>) -> Result<Option<i64>, String> {
     for key in ["time", "timestamp", "originalTimestamp", "sentAt"] {
         let Some(raw) = obj.raw(key) else { continue };
-        if let Some(s) = raw_str(raw)? {
+        if let Some(s) = raw_str(raw, obj.unescaped)? {
             return parse_timestamp_micros(&s)
                 .map(Some)
                 .ok_or_else(|| format!("bad timestamp in \"{key}\": {s:?}"));
@@ -540,9 +550,13 @@ fn message_time(obj: &Fields<'_>) -> Result<Option<i64>, String> {
 /// The string (or number, as its text) a top-level field holds; null and
 /// absent are `None`.
 #[inline]
-fn string_value<'a>(key: &str, raw: Option<&'a str>) -> Result<Option<Cow<'a, str>>, String> {
+fn string_value<'a>(
+    key: &str,
+    raw: Option<&'a str>,
+    unescaped: bool,
+) -> Result<Option<Cow<'a, str>>, String> {
     let Some(raw) = raw else { return Ok(None) };
-    if let Some(s) = raw_str(raw)? {
+    if let Some(s) = raw_str(raw, unescaped)? {
         return Ok(Some(s));
     }
     match parse_raw(raw)? {
@@ -728,6 +742,30 @@ mod tests {
         assert_eq!(t.user, UserRef::Id("u1".into()));
         assert_eq!(t.time, 1_795_168_800_000_000);
         assert_eq!(t.context.get("country"), Some("US"));
+    }
+
+    /// Strings are unescaped whether or not the message has a backslash
+    /// (without one, each string is read as its text between the quotes).
+    #[test]
+    fn strings_with_and_without_escapes() {
+        for (event, country) in [("A \"B\"", "C\\D\n"), ("A 'B'", "C/D é")] {
+            let line = json!({"type":"track","user_id":"u1","event":event,
+                "time":"2026-11-20T10:00:00Z","country":country})
+            .to_string();
+            assert_eq!(unescaped(&line), !event.contains('"'), "{line}");
+            let Ok(ParsedMessage::Track(t)) = parse_message_text(&line) else {
+                panic!("{line}")
+            };
+            assert_eq!(t.event_type, event);
+            assert_eq!(
+                t.context[CONTEXT_COLUMNS
+                    .iter()
+                    .position(|c| *c == "country")
+                    .unwrap()]
+                .as_deref(),
+                Some(country)
+            );
+        }
     }
 
     #[test]

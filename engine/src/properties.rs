@@ -12,7 +12,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value};
 
-use crate::raw_json::{write_canonical, RawObject};
+use crate::raw_json::{unescaped, write_canonical, RawObject};
 
 /// A JSON object's text (validated when the message was parsed); empty for `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,30 +34,52 @@ impl Properties {
     }
 }
 
-/// The fields of a validated object's text (empty for none) sorted by key,
-/// of a repeated key the last: the order of the parsed object's `Map`.
-pub(crate) fn sorted_fields(text: &str) -> Vec<(Cow<'_, str>, &str)> {
-    match text.is_empty() {
-        true => Vec::new(),
-        false => RawObject::parse(text)
+/// A property object's fields, values as JSON text.
+#[derive(Debug, Default)]
+pub(crate) struct SortedFields<'a> {
+    /// Sorted by key, of a repeated key the last: the order of the parsed
+    /// object's `Map`.
+    pub(crate) fields: Vec<(Cow<'a, str>, &'a str)>,
+    /// The object's text has no backslash ([`unescaped`]): no key or string
+    /// value has an escape.
+    pub(crate) unescaped: bool,
+}
+
+/// The fields of a validated object's text (empty for none), sorted.
+pub(crate) fn sorted_fields(text: &str) -> SortedFields<'_> {
+    if text.is_empty() {
+        return SortedFields::default();
+    }
+    SortedFields {
+        fields: RawObject::parse(text)
             .map(RawObject::into_sorted)
             .unwrap_or_default(),
+        unescaped: unescaped(text),
     }
 }
 
 /// Writes [`sorted_fields`] as `serde_json` writes the parsed `Map`.
 pub(crate) fn write_canonical_fields(
-    fields: &[(Cow<'_, str>, &str)],
+    sorted: &SortedFields<'_>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     out.write_all(b"{")?;
-    for (i, (key, value)) in fields.iter().enumerate() {
+    for (i, (key, value)) in sorted.fields.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        serde_json::to_writer(&mut *out, key).map_err(std::io::Error::other)?;
+        if sorted.unescaped {
+            // Without escapes in the text a key holds no quote, backslash
+            // or control character (JSON forbids raw ones): nothing that
+            // `serde_json` would escape.
+            out.write_all(b"\"")?;
+            out.write_all(key.as_bytes())?;
+            out.write_all(b"\"")?;
+        } else {
+            serde_json::to_writer(&mut *out, key).map_err(std::io::Error::other)?;
+        }
         out.write_all(b":")?;
-        write_canonical(value, out)?;
+        write_canonical(value, sorted.unescaped, out)?;
     }
     out.write_all(b"}")
 }
@@ -72,6 +94,8 @@ mod tests {
         for v in [
             json!({}),
             json!({"b": 1.5, "a": "x", "c": {"y": [1, "é"], "x": null}}),
+            // Escapes in keys and values: the path that looks for them.
+            json!({"q\"k": "a\\b\n", "é\t": "x", "a": ["\"", "\u{1}"]}),
         ] {
             let p = Properties::from_object_text(&v.to_string());
             let mut out = Vec::new();

@@ -58,14 +58,23 @@ pub(crate) fn object_error(e: serde_json::Error) -> String {
     }
 }
 
+/// Whether validated JSON text holds no backslash, so that no string in it
+/// has an escape: each is its text between the quotes. One vectorized
+/// search over a whole message (memchr) instead of a search of each string
+/// on its own, which was ~4 % of an import's CPU in `perf`.
+pub(crate) fn unescaped(text: &str) -> bool {
+    memchr::memchr(b'\\', text.as_bytes()).is_none()
+}
+
 /// The string a raw JSON value holds, if it is one. The parser has already
 /// validated the text, so a string without escapes is its text between the
-/// quotes.
-pub(crate) fn raw_str(text: &str) -> Result<Option<Cow<'_, str>>, String> {
+/// quotes; `unescaped`: the value is part of text [`unescaped`] found without
+/// a backslash, so there is no need to look for escapes again.
+pub(crate) fn raw_str(text: &str, unescaped: bool) -> Result<Option<Cow<'_, str>>, String> {
     if !text.starts_with('"') {
         return Ok(None);
     }
-    if !has_escape(text) {
+    if unescaped || !has_escape(text) {
         return Ok(Some(Cow::Borrowed(&text[1..text.len() - 1])));
     }
     serde_json::from_str::<String>(text)
@@ -92,9 +101,14 @@ pub(crate) fn raw_number(text: &str) -> Option<Number> {
 /// Writes a raw value exactly as `serde_json` writes the value parsed from it
 /// (compact, object keys sorted, numbers in their shortest form), so text
 /// written from raw values equals text written from parsed ones. Strings
-/// without escapes, `true`, `false` and `null` are copied as they are.
-pub(crate) fn write_canonical(text: &str, out: &mut impl Write) -> std::io::Result<()> {
-    let simple_string = text.starts_with('"') && !text.contains('\\');
+/// without escapes, `true`, `false` and `null` are copied as they are;
+/// `unescaped` as for [`raw_str`].
+pub(crate) fn write_canonical(
+    text: &str,
+    unescaped: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let simple_string = text.starts_with('"') && (unescaped || !has_escape(text));
     if simple_string || matches!(text, "true" | "false" | "null") || is_plain_integer(text) {
         return out.write_all(text.as_bytes());
     }
@@ -192,7 +206,7 @@ mod tests {
             }
             serde_json::to_writer(&mut out, k).unwrap();
             out.push(b':');
-            write_canonical(v, &mut out).unwrap();
+            write_canonical(v, unescaped(text), &mut out).unwrap();
         }
         out.push(b'}');
         assert_eq!(

@@ -10,7 +10,6 @@
 //! users and sessions over these columns and gathers each date's rows into a
 //! stored file's batch with [`build_file_batch`].
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -26,7 +25,7 @@ use crate::event_batch::CONTEXT_COLUMNS;
 use crate::gather::Gather;
 use crate::layout::{PropertyBuilders, PropertyLayout};
 use crate::message::{parse_message_text, Message, ParsedMessage, TrackRef, UserKind, UserRef};
-use crate::properties::{sorted_fields, write_canonical_fields};
+use crate::properties::{sorted_fields, write_canonical_fields, SortedFields};
 
 /// What one input line was.
 pub(crate) enum LineOutcome {
@@ -387,7 +386,7 @@ fn content_id(
     user: &str,
     event_type: &str,
     time: i64,
-    properties: &[(Cow<'_, str>, &str)],
+    properties: &SortedFields<'_>,
 ) -> HexId {
     text.clear();
     // Writes to a Vec cannot fail. The user is hashed as the `Debug` text of
