@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use trail_engine::generator::{generate, GenOptions};
-use trail_engine::{ImportOptions, InputFormat, Trail, TrailOptions};
+use trail_engine::{ImportOptions, InputFormat, ReadAhead, Trail, TrailOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -228,7 +228,7 @@ async fn import(args: ImportArgs) -> AnyResult<ExitCode> {
             Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
         } else {
             let f = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
-            Box::new(BufReader::with_capacity(1 << 20, f))
+            Box::new(BufReader::with_capacity(1 << 20, ReadAhead::new(f)))
         };
         let bar = progress_bar("messages read");
         let started = std::time::Instant::now();
