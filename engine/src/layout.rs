@@ -7,7 +7,7 @@
 //! restarts with the Delta log. A value whose JSON type does not match its
 //! promoted column goes to the JSON column instead: nothing is ever lost.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -89,20 +89,24 @@ pub(crate) struct PropertyLayout {
 
 impl PropertyLayout {
     /// Chooses the promoted keys from sample objects, by frequency and type stability.
-    pub(crate) fn choose<'a>(
+    /// The objects may be parsed one at a time as they are counted (users'
+    /// properties are kept as text).
+    pub(crate) fn choose(
         prefix: &'static str,
-        objects: impl Iterator<Item = &'a Map<String, Value>>,
+        objects: impl Iterator<Item = impl Borrow<Map<String, Value>>>,
     ) -> Self {
         let mut total = 0usize;
-        let mut seen: HashMap<&str, HashMap<PropType, usize>> = HashMap::new();
+        let mut seen: HashMap<String, HashMap<PropType, usize>> = HashMap::new();
         for obj in objects {
             total += 1;
-            for (k, v) in obj {
+            for (k, v) in obj.borrow() {
+                if !seen.contains_key(k) {
+                    seen.insert(k.clone(), HashMap::new());
+                }
+                let types = seen.get_mut(k).expect("inserted above");
+                // Objects, arrays and nulls never promote; count them against stability.
                 if let Some(ty) = PropType::of(v) {
-                    *seen.entry(k.as_str()).or_default().entry(ty).or_default() += 1;
-                } else {
-                    // Objects, arrays and nulls never promote; count them against stability.
-                    seen.entry(k.as_str()).or_default();
+                    *types.entry(ty).or_default() += 1;
                 }
             }
         }
@@ -118,7 +122,7 @@ impl PropertyLayout {
                     (
                         *count,
                         PromotedKey {
-                            key: k.to_string(),
+                            key: k.clone(),
                             ty: *ty,
                         },
                     )

@@ -32,6 +32,22 @@ impl Properties {
             false => serde_json::from_str(&self.0).unwrap_or_default(),
         }
     }
+
+    /// The object as the compact text `serde_json` writes (keys sorted).
+    pub(crate) fn from_map(map: &Map<String, Value>) -> Self {
+        match map.is_empty() {
+            true => Self::default(),
+            false => Self(Value::Object(map.clone()).to_string().into()),
+        }
+    }
+
+    /// Changes the object: `change` gets it parsed, and it is kept as text
+    /// again.
+    pub(crate) fn update(&mut self, change: impl FnOnce(&mut Map<String, Value>)) {
+        let mut map = self.to_map();
+        change(&mut map);
+        *self = Self::from_map(&map);
+    }
 }
 
 /// A property object's fields, values as JSON text.
@@ -107,5 +123,20 @@ mod tests {
         let mut out = Vec::new();
         write_canonical_fields(&sorted_fields(spaced), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":1,"b":3}"#);
+    }
+
+    /// Kept as text, changed through the parsed object: the same object,
+    /// and an emptied one is the empty default.
+    #[test]
+    fn updates_go_through_the_parsed_object() {
+        let mut p = Properties::from_map(json!({"b": [1, "x"], "a": "é\""}).as_object().unwrap());
+        assert_eq!(p.0.as_ref(), r#"{"a":"é\"","b":[1,"x"]}"#);
+        p.update(|m| {
+            m.insert("c".into(), json!(2.5));
+            m.remove("a");
+        });
+        assert_eq!(Value::Object(p.to_map()), json!({"b": [1, "x"], "c": 2.5}));
+        p.update(Map::clear);
+        assert_eq!(p, Properties::default());
     }
 }

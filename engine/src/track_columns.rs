@@ -439,11 +439,15 @@ impl HexId {
 mod tests {
     use super::*;
     use datafusion::arrow::array::AsArray;
+    use serde_json::{Map, Value};
 
     fn parse_one(line: &str) -> ParsedLines {
         parse_lines(
             std::iter::once(Ok(line)),
-            &PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty()),
+            &PropertyLayout::choose(
+                crate::layout::EVENT_PREFIX,
+                std::iter::empty::<Map<String, Value>>(),
+            ),
         )
     }
 
@@ -494,7 +498,10 @@ mod tests {
     /// often, 8 files a date instead of 6).
     #[test]
     fn staged_chunks_count_the_bytes_in_use() {
-        let layout = PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty());
+        let layout = PropertyLayout::choose(
+            crate::layout::EVENT_PREFIX,
+            std::iter::empty::<Map<String, Value>>(),
+        );
         let lines: Vec<String> = (0..100)
             .map(|i| format!(r#"{{"type":"track","user_id":"u{i}","event":"E","time":"2026-11-20T10:00:00Z","properties":{{"k":{i}}}}}"#))
             .collect();
@@ -543,7 +550,10 @@ mod tests {
     /// its own event id, time, type, properties and page columns.
     #[test]
     fn file_batches_sort_and_gather_rows_into_their_columns() {
-        let layout = PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty());
+        let layout = PropertyLayout::choose(
+            crate::layout::EVENT_PREFIX,
+            std::iter::empty::<Map<String, Value>>(),
+        );
         let track = |id: &str, minute: u32, session: &str| {
             format!(
                 r#"{{"type":"track","user_id":"x","event":"E{id}","event_id":"{id}","session_id":{session},"time":"2026-11-20T10:{minute:02}:00Z","properties":{{"k":"{id}"}},"country":"C{id}"}}"#
@@ -663,7 +673,10 @@ mod tests {
         ];
         let parsed = parse_lines(
             lines.into_iter(),
-            &PropertyLayout::choose(crate::layout::EVENT_PREFIX, std::iter::empty()),
+            &PropertyLayout::choose(
+                crate::layout::EVENT_PREFIX,
+                std::iter::empty::<Map<String, Value>>(),
+            ),
         );
         let kinds: Vec<&str> = parsed
             .lines

@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::event_batch::timestamp_type;
 use crate::identity::{UserRecord, Users};
 use crate::layout::{PropertyLayout, USER_PREFIX};
+use crate::properties::Properties;
 
 /// The residual JSON column of user properties.
 pub(crate) const USER_REST: &str = "user_properties_rest";
@@ -37,7 +38,7 @@ pub(crate) fn users_batch(users: &Users) -> Result<RecordBatch> {
         records
             .iter()
             .filter(|r| r.merged_into.is_none())
-            .map(|r| &r.properties),
+            .map(|r| r.properties.to_map()),
     );
     let n = records.len();
     let mut fields = vec![
@@ -78,7 +79,9 @@ pub(crate) fn users_batch(users: &Users) -> Result<RecordBatch> {
         times(|r| r.last_event_time),
     ];
     let mut props = layout.builders(n);
-    records.iter().for_each(|r| props.append(&r.properties));
+    records
+        .iter()
+        .for_each(|r| props.append(&r.properties.to_map()));
     let (promoted, rest) = props.finish();
     columns.extend(promoted);
     columns.push(rest);
@@ -127,6 +130,7 @@ pub(crate) async fn read_users(table: &deltalake::DeltaTable) -> Result<Users> {
         for row in 0..batch.num_rows() {
             let properties = s(4, row)
                 .and_then(|j| serde_json::from_str(&j).ok())
+                .map(|map| Properties::from_map(&map))
                 .unwrap_or_default();
             records.push(UserRecord {
                 user_id: s(0, row).unwrap_or_default(),
