@@ -334,7 +334,9 @@ impl RawChunk {
     }
 }
 
-/// A chunk's NDJSON lines: their bytes back to back, and where each ends.
+/// A chunk's NDJSON lines: their bytes back to back, and where each ends
+/// (bytes past the last end are left from an earlier chunk, see
+/// [`read_lines`]).
 ///
 /// Buffers go round between the reader and the parser instead of being
 /// allocated per chunk, whose tens of megabytes are first touched page by
@@ -435,9 +437,9 @@ const READ_BYTES: usize = 1 << 20;
 /// ends are searched. Copying whole lines out of a reader's buffer was a
 /// copy of the input, with the growth and first-touch faults of buffers
 /// that size (~2 % of a 1M import's `perf` samples); reading line by line
-/// (`read_until`) had copied every line on its own, ~5 %. A buffer keeps the length it was
-/// filled to (bytes past its last line are stale, never read), so that a
-/// recycled buffer is not zeroed again before each read.
+/// (`read_until`) had copied every line on its own, ~5 %. A buffer keeps
+/// the length it was filled to (bytes past its last line are stale, never
+/// read), so that a recycled buffer is not zeroed again before each read.
 fn read_lines(input: &mut dyn BufRead, carry: &mut Vec<u8>, lines: &mut LineBuffers) -> Result<()> {
     let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
     ends.clear();
