@@ -37,7 +37,8 @@ impl Properties {
     pub(crate) fn from_map(map: &Map<String, Value>) -> Self {
         match map.is_empty() {
             true => Self::default(),
-            false => Self(Value::Object(map.clone()).to_string().into()),
+            // A map of JSON values with string keys always serializes.
+            false => Self(serde_json::to_string(map).expect("JSON serializes").into()),
         }
     }
 
