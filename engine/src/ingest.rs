@@ -16,7 +16,7 @@
 //! before it stays.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::array::AsArray;
@@ -440,7 +440,7 @@ const READ_BYTES: usize = 1 << 20;
 /// (`read_until`) had copied every line on its own, ~5 %. A buffer keeps
 /// the length it was filled to (bytes past its last line are stale, never
 /// read), so that a recycled buffer is not zeroed again before each read.
-fn read_lines(input: &mut dyn BufRead, carry: &mut Vec<u8>, lines: &mut LineBuffers) -> Result<()> {
+fn read_lines(input: &mut dyn Read, carry: &mut Vec<u8>, lines: &mut LineBuffers) -> Result<()> {
     let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
     ends.clear();
     let mut filled = carry.len();

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::event_batch::CONTEXT_COLUMNS;
 use crate::json_scan::scan_object;
 use crate::properties::Properties;
-use crate::raw_json::{object_error, parse_raw, raw_str, unescaped, Key};
+use crate::raw_json::{no_backslash, object_error, parse_raw, raw_str, Key};
 use crate::time::parse_timestamp_micros;
 
 /// Who a message is about.
@@ -305,7 +305,7 @@ fn field_slot(key: &str) -> Option<usize> {
 struct Fields<'a> {
     /// Each value's JSON text.
     values: [Option<&'a str>; SLOTS],
-    /// The message has no backslash ([`unescaped`]): its strings have no
+    /// The message has no backslash ([`no_backslash`]): its strings have no
     /// escapes. False when unknown.
     unescaped: bool,
 }
@@ -323,7 +323,7 @@ impl<'a> Fields<'a> {
         if scanned.is_some() {
             return Ok(Fields {
                 values,
-                unescaped: unescaped(text),
+                unescaped: no_backslash(text),
             });
         }
         serde_json::from_str(text).map_err(object_error)
@@ -752,7 +752,7 @@ mod tests {
             let line = json!({"type":"track","user_id":"u1","event":event,
                 "time":"2026-11-20T10:00:00Z","country":country})
             .to_string();
-            assert_eq!(unescaped(&line), !event.contains('"'), "{line}");
+            assert_eq!(no_backslash(&line), !event.contains('"'), "{line}");
             let Ok(ParsedMessage::Track(t)) = parse_message_text(&line) else {
                 panic!("{line}")
             };

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value};
 
-use crate::raw_json::{unescaped, write_canonical, RawObject};
+use crate::raw_json::{no_backslash, write_canonical, RawObject};
 
 /// A JSON object's text (validated when the message was parsed); empty for `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +31,11 @@ impl Properties {
             // Validated JSON object text (see `from_object_text`).
             false => serde_json::from_str(&self.0).unwrap_or_default(),
         }
+    }
+
+    /// The object's fields sorted, from its text (see [`sorted_fields`]).
+    pub(crate) fn sorted_fields(&self) -> SortedFields<'_> {
+        sorted_fields(&self.0)
     }
 
     /// The object as the compact text `serde_json` writes (keys sorted).
@@ -57,7 +62,7 @@ pub(crate) struct SortedFields<'a> {
     /// Sorted by key, of a repeated key the last: the order of the parsed
     /// object's `Map`.
     pub(crate) fields: Vec<(Cow<'a, str>, &'a str)>,
-    /// The object's text has no backslash ([`unescaped`]): no key or string
+    /// The object's text has no backslash ([`no_backslash`]): no key or string
     /// value has an escape.
     pub(crate) unescaped: bool,
 }
@@ -71,7 +76,7 @@ pub(crate) fn sorted_fields(text: &str) -> SortedFields<'_> {
         fields: RawObject::parse(text)
             .map(RawObject::into_sorted)
             .unwrap_or_default(),
-        unescaped: unescaped(text),
+        unescaped: no_backslash(text),
     }
 }
 

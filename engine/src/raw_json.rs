@@ -62,14 +62,14 @@ pub(crate) fn object_error(e: serde_json::Error) -> String {
 /// has an escape: each is its text between the quotes. One vectorized
 /// search over a whole message (memchr) instead of a search of each string
 /// on its own, which was ~4 % of an import's CPU in `perf`.
-pub(crate) fn unescaped(text: &str) -> bool {
+pub(crate) fn no_backslash(text: &str) -> bool {
     memchr::memchr(b'\\', text.as_bytes()).is_none()
 }
 
 /// The string a raw JSON value holds, if it is one. The parser has already
 /// validated the text, so a string without escapes is its text between the
-/// quotes; `unescaped`: the value is part of text [`unescaped`] found without
-/// a backslash, so there is no need to look for escapes again.
+/// quotes; `unescaped`: the value is part of text [`no_backslash`] found
+/// without a backslash, so there is no need to look for escapes again.
 pub(crate) fn raw_str(text: &str, unescaped: bool) -> Result<Option<Cow<'_, str>>, String> {
     if !text.starts_with('"') {
         return Ok(None);
@@ -206,7 +206,7 @@ mod tests {
             }
             serde_json::to_writer(&mut out, k).unwrap();
             out.push(b':');
-            write_canonical(v, unescaped(text), &mut out).unwrap();
+            write_canonical(v, no_backslash(text), &mut out).unwrap();
         }
         out.push(b'}');
         assert_eq!(

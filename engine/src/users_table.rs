@@ -79,9 +79,10 @@ pub(crate) fn users_batch(users: &Users) -> Result<RecordBatch> {
         times(|r| r.last_event_time),
     ];
     let mut props = layout.builders(n);
+    // From the text: the layout above parsed each object already.
     records
         .iter()
-        .for_each(|r| props.append(&r.properties.to_map()));
+        .for_each(|r| props.append_sorted(&r.properties.sorted_fields()));
     let (promoted, rest) = props.finish();
     columns.extend(promoted);
     columns.push(rest);
@@ -128,9 +129,10 @@ pub(crate) async fn read_users(table: &deltalake::DeltaTable) -> Result<Users> {
             a.is_valid(row).then(|| a.value(row))
         };
         for row in 0..batch.num_rows() {
+            // `json_object` writes a valid object; `{}` is kept as empty.
             let properties = s(4, row)
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .map(|map| Properties::from_map(&map))
+                .filter(|j| j != "{}")
+                .map(|j| Properties::from_object_text(&j))
                 .unwrap_or_default();
             records.push(UserRecord {
                 user_id: s(0, row).unwrap_or_default(),
