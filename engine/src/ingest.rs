@@ -15,7 +15,7 @@
 //! or killed import leaves nothing half-visible, and everything acknowledged
 //! before it stays.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -135,6 +135,19 @@ pub(crate) async fn import(
     options: &ImportOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport> {
+    import_in_chunks(store, input, format, options, progress, CHUNK_LINES).await
+}
+
+/// [`import`] reading `chunk_lines` lines a chunk: what is stored must not
+/// depend on it, which the tests check with chunks of a few lines.
+async fn import_in_chunks(
+    store: &Store,
+    input: Box<dyn BufRead + Send>,
+    format: InputFormat,
+    options: &ImportOptions,
+    progress: &(dyn Fn(usize) + Sync),
+    chunk_lines: usize,
+) -> Result<ImportReport> {
     let (events_table, users_table) = store.open_consistent().await?;
     let users = match &users_table {
         Some(t) => crate::users_table::read_users(t).await?,
@@ -164,7 +177,7 @@ pub(crate) async fn import(
         users_changed: false,
         line_base: 0,
     };
-    let mut parsed_chunks = spawn_reader(input, format, layout);
+    let mut parsed_chunks = spawn_reader(input, format, layout, chunk_lines);
     while let Some(chunk) = parsed_chunks.recv().await {
         importer.apply_chunk(chunk?).await?;
         progress(importer.line_base);
@@ -189,6 +202,7 @@ fn spawn_reader(
     input: Box<dyn BufRead + Send>,
     format: InputFormat,
     layout: Option<PropertyLayout>,
+    chunk_lines: usize,
 ) -> tokio::sync::mpsc::Receiver<Result<ParsedChunk>> {
     // One raw chunk read ahead: enough to keep the disk busy while a chunk
     // is parsed, and only one chunk's bytes more in memory.
@@ -196,7 +210,7 @@ fn spawn_reader(
     // Parsed chunks' line buffers go back to the reader to be filled again.
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<LineBuffers>();
     std::thread::spawn(move || {
-        let mut chunks = match Chunks::new(input, format, spent_rx) {
+        let mut chunks = match Chunks::new(input, format, spent_rx, chunk_lines) {
             Ok(c) => c,
             Err(e) => {
                 let _ = raw_tx.send(Err(e));
@@ -368,6 +382,8 @@ struct Chunks {
     spent: std::sync::mpsc::Receiver<LineBuffers>,
     /// Bytes read after the last chunk's last line: the next chunk's start.
     carry: Vec<u8>,
+    /// Lines a chunk ([`CHUNK_LINES`] but in tests).
+    chunk_lines: usize,
 }
 
 enum ChunkSource {
@@ -380,6 +396,7 @@ impl Chunks {
         mut input: Box<dyn BufRead + Send>,
         format: InputFormat,
         spent: std::sync::mpsc::Receiver<LineBuffers>,
+        chunk_lines: usize,
     ) -> Result<Self> {
         let source = match format {
             InputFormat::Ndjson => ChunkSource::Ndjson(input),
@@ -397,6 +414,7 @@ impl Chunks {
             last_bytes: 0,
             spent,
             carry: Vec::new(),
+            chunk_lines,
         })
     }
 
@@ -409,15 +427,20 @@ impl Chunks {
                     Ok(spent) => spent,
                     Err(_) => LineBuffers {
                         bytes: Vec::with_capacity(self.last_bytes + self.last_bytes / 8),
-                        ends: Vec::with_capacity(CHUNK_LINES),
+                        ends: Vec::with_capacity(self.chunk_lines),
                     },
                 };
-                read_lines(input.as_mut(), &mut self.carry, &mut lines)?;
+                read_lines(
+                    input.as_mut(),
+                    &mut self.carry,
+                    &mut lines,
+                    self.chunk_lines,
+                )?;
                 self.last_bytes = lines.ends.last().copied().unwrap_or(0);
                 RawChunk::Lines(lines)
             }
             ChunkSource::Records(records) => {
-                RawChunk::Records(records.by_ref().take(CHUNK_LINES).collect())
+                RawChunk::Records(records.by_ref().take(self.chunk_lines).collect())
             }
         };
         Ok((chunk.len() > 0).then_some(chunk))
@@ -428,7 +451,7 @@ impl Chunks {
 /// line, and carries over to the next.
 const READ_BYTES: usize = 1 << 20;
 
-/// Fills `lines` with up to [`CHUNK_LINES`] lines (newlines kept; the last
+/// Fills `lines` with up to `chunk_lines` lines (newlines kept; the last
 /// line of the input may lack one): `carry` first, the bytes the last chunk
 /// read after its last line, then what `input` gives; the bytes read after
 /// this chunk's last line are left in `carry`.
@@ -440,7 +463,12 @@ const READ_BYTES: usize = 1 << 20;
 /// (`read_until`) had copied every line on its own, ~5 %. A buffer keeps
 /// the length it was filled to (bytes past its last line are stale, never
 /// read), so that a recycled buffer is not zeroed again before each read.
-fn read_lines(input: &mut dyn Read, carry: &mut Vec<u8>, lines: &mut LineBuffers) -> Result<()> {
+fn read_lines(
+    input: &mut dyn Read,
+    carry: &mut Vec<u8>,
+    lines: &mut LineBuffers,
+    chunk_lines: usize,
+) -> Result<()> {
     let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
     ends.clear();
     let mut filled = carry.len();
@@ -453,7 +481,7 @@ fn read_lines(input: &mut dyn Read, carry: &mut Vec<u8>, lines: &mut LineBuffers
     loop {
         for newline in memchr::memchr_iter(b'\n', &bytes[searched..filled]) {
             ends.push(searched + newline + 1);
-            if ends.len() == CHUNK_LINES {
+            if ends.len() == chunk_lines {
                 carry.extend_from_slice(&bytes[searched + newline + 1..filled]);
                 return Ok(());
             }
@@ -587,13 +615,11 @@ type StagedRows = (Arc<StagedChunk>, Vec<KeptRow>);
 /// A date (days since the epoch) and its rows, from every chunk.
 type DateRows = (i32, Vec<StagedRows>);
 
-/// A chunk's tracks after identity, deduplication and sessions.
+/// A chunk's tracks after identity and deduplication.
 #[derive(Default)]
 struct ResolvedTracks {
     /// The surviving user ids the rows point at.
     user_ids: Vec<String>,
-    /// Derived session ids the rows point at.
-    sessions: Vec<String>,
     by_date: BTreeMap<i32, Vec<KeptRow>>,
 }
 
@@ -687,8 +713,9 @@ impl Importer<'_> {
         self.users_changed = true;
     }
 
-    /// Maps the chunk's tracks to their surviving users, drops duplicates,
-    /// assigns sessions and sorts the rows into dates.
+    /// Maps the chunk's tracks to their surviving users, drops duplicates
+    /// and sorts the rows into dates (their sessions are derived when they
+    /// are written, [`Self::assign_sessions`]).
     async fn resolve(
         &mut self,
         chunk: &ParsedChunk,
@@ -732,60 +759,23 @@ impl Importer<'_> {
         events.sort_by_key(|&(user, time, _, _)| (user, time));
         self.report.events += events.len();
         for run in events.chunk_by(|a, b| a.0 == b.0) {
-            self.sessionize_user(pieces, run, &mut out);
+            self.stage_user_events(run, &mut out);
         }
         Ok(out)
     }
 
-    /// Assigns sessions to one user's new events (in time order) and
-    /// updates the user's record.
-    fn sessionize_user(
-        &mut self,
-        pieces: &[ParsedLines],
-        run: &[(u32, i64, u32, u32)],
-        out: &mut ResolvedTracks,
-    ) {
+    /// Files one user's new events (in time order) by date and widens the
+    /// user's first and last seen.
+    fn stage_user_events(&mut self, run: &[(u32, i64, u32, u32)], out: &mut ResolvedTracks) {
         let user = run[0].0;
-        let user_id = &out.user_ids[user as usize];
-        let record = self.users.get_mut(user_id).expect("resolved users exist");
-        // The user's stored last event seeds the gaps, so a session spans
-        // imports (events older than it are sessionized among themselves).
-        let seed = record
-            .last_event_time
-            .zip(record.last_session_id.clone())
-            .filter(|(t, _)| run[0].1 >= *t);
-        let times: Vec<Option<i64>> = seed
-            .iter()
-            .map(|(t, _)| Some(*t))
-            .chain(run.iter().map(|e| Some(e.1)))
-            .collect();
-        // The same kernel as SQL's `sessionize`.
-        let numbers = trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
-        let mut ids: HashMap<i64, u32> = HashMap::new();
-        if let (Some((_, stored)), Some(Some(n))) = (&seed, numbers.first()) {
-            out.sessions.push(stored.clone());
-            ids.insert(*n, out.sessions.len() as u32 - 1);
-        }
-        let offset = usize::from(seed.is_some());
-        let mut latest_session = None;
-        for (i, &(_, time, piece, row)) in run.iter().enumerate() {
-            let given = pieces[piece as usize].tracks.session_id(row as usize);
-            let session = match given {
-                Some(_) => None,
-                None => Some(
-                    *ids.entry(numbers[i + offset].unwrap_or_default())
-                        .or_insert_with(|| {
-                            out.sessions.push(session_id(user_id, time));
-                            out.sessions.len() as u32 - 1
-                        }),
-                ),
-            };
-            record.joindate = Some(record.joindate.map_or(time, |j| j.min(time)));
-            record.last_seen = Some(record.last_seen.map_or(time, |l| l.max(time)));
-            if record.last_event_time.is_none_or(|t| time >= t) {
-                record.last_event_time = Some(time);
-                latest_session = Some((session, given));
-            }
+        let record = self
+            .users
+            .get_mut(&out.user_ids[user as usize])
+            .expect("resolved users exist");
+        let (first, last) = (run[0].1, run[run.len() - 1].1);
+        record.joindate = Some(record.joindate.map_or(first, |j| j.min(first)));
+        record.last_seen = Some(record.last_seen.map_or(last, |l| l.max(last)));
+        for &(_, time, piece, row) in run {
             out.by_date
                 .entry(date_of_micros(time))
                 .or_default()
@@ -793,15 +783,112 @@ impl Importer<'_> {
                     piece,
                     row,
                     user,
-                    session,
+                    session: None,
                 });
         }
-        if let Some((derived, given)) = latest_session {
-            record.last_session_id = Some(match derived {
-                Some(s) => out.sessions[s as usize].clone(),
-                None => given.unwrap_or_default().to_string(),
-            });
+    }
+
+    /// Derives the session of every buffered row whose message named none,
+    /// and returns the derived ids the rows now point at.
+    ///
+    /// Each user's buffered events are sessionized at once, in time order,
+    /// whichever chunks they came in: deriving them chunk by chunk had made
+    /// an event that arrived after the user's later events (a merged user's,
+    /// or any late one) a session of its own when a chunk boundary fell
+    /// between them. A user is the one its rows' user survives as now. The
+    /// user's last stored event (from earlier flushes and imports, carried
+    /// over merges) takes its place among the times, so its session goes on
+    /// for the events around it; its earlier events are not read again, so
+    /// an event older than the user's stored ones joins a stored session only
+    /// within the gap of the last stored event.
+    fn assign_sessions(&mut self, dates: &mut [DateRows]) -> Vec<String> {
+        // (user, time, date, part, kept row) of every buffered row; sorted,
+        // equal times keep the input order (parts are in chunk order, a
+        // part's rows in input order within a user).
+        let rows = dates
+            .iter()
+            .flat_map(|(_, parts)| parts.iter().map(|(_, rows)| rows.len()))
+            .sum();
+        let mut keys: Vec<(u32, i64, u32, u32, u32)> = Vec::with_capacity(rows);
+        let mut users: Vec<String> = Vec::new();
+        let mut index: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+        for (d, (_, parts)) in dates.iter().enumerate() {
+            for (p, (chunk, rows)) in parts.iter().enumerate() {
+                // Rows were staged user by user: a run looks its user up once.
+                let mut previous: Option<(u32, u32)> = None;
+                for (k, r) in rows.iter().enumerate() {
+                    let user = match previous {
+                        Some((staged, user)) if staged == r.user => user,
+                        _ => {
+                            let canonical = self.users.canonical_ref(chunk.user_id(r));
+                            let user = *index.entry(canonical).or_insert_with(|| {
+                                users.push(canonical.to_string());
+                                users.len() as u32 - 1
+                            });
+                            previous = Some((r.user, user));
+                            user
+                        }
+                    };
+                    keys.push((user, chunk.time(r), d as u32, p as u32, k as u32));
+                }
+            }
         }
+        drop(index);
+        // The positions make every key distinct: the unstable sort is exact.
+        keys.par_sort_unstable();
+        let mut sessions = Vec::new();
+        for run in keys.chunk_by(|a, b| a.0 == b.0) {
+            let user_id = users[run[0].0 as usize].as_str();
+            let record = self.users.get_mut(user_id).expect("surviving users exist");
+            let seed = record.last_event_time.zip(record.last_session_id.clone());
+            let seed_at = seed
+                .as_ref()
+                .map(|(t, _)| run.partition_point(|key| key.1 < *t));
+            let mut times: Vec<Option<i64>> = run.iter().map(|key| Some(key.1)).collect();
+            if let (Some((t, _)), Some(at)) = (&seed, seed_at) {
+                times.insert(at, Some(*t));
+            }
+            // The same kernel as SQL's `sessionize`.
+            let numbers =
+                trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
+            let seed_number = seed_at.map(|at| numbers[at]);
+            // Numbers rise along the run: one derived id at a time, made at
+            // the session's first row that names none.
+            let mut current: Option<(Option<i64>, u32)> = None;
+            for (i, &(_, time, d, p, k)) in run.iter().enumerate() {
+                let number = numbers[i + usize::from(seed_at.is_some_and(|at| i >= at))];
+                let (chunk, rows) = &mut dates[d as usize].1[p as usize];
+                let row = &mut rows[k as usize];
+                if chunk.named_session(row).is_some() {
+                    continue;
+                }
+                let session = match current {
+                    Some((n, session)) if n == number => session,
+                    _ => {
+                        sessions.push(match &seed {
+                            Some((_, stored)) if seed_number == Some(number) => stored.clone(),
+                            _ => session_id(user_id, time),
+                        });
+                        let session = sessions.len() as u32 - 1;
+                        current = Some((number, session));
+                        session
+                    }
+                };
+                row.session = Some(session);
+            }
+            let &(_, last, d, p, k) = run.last().expect("runs are not empty");
+            if seed.as_ref().is_none_or(|(t, _)| last >= *t) {
+                let (chunk, rows) = &dates[d as usize].1[p as usize];
+                record.last_event_time = Some(last);
+                record.last_session_id = Some(
+                    chunk
+                        .session_id(&rows[k as usize], &sessions)
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+        sessions
     }
 
     /// Remembers the ids already stored on `dates`, so re-imports do not duplicate.
@@ -857,7 +944,6 @@ impl Importer<'_> {
         let staged = Arc::new(StagedChunk::new(
             chunk.pieces.into_iter().map(|p| p.tracks).collect(),
             tracks.user_ids,
-            tracks.sessions,
         ));
         self.buffered_bytes += staged.memory_size();
         for (date, rows) in tracks.by_date {
@@ -869,17 +955,25 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Writes every buffered date as one file sorted by `(user_id, time)`,
-    /// spreading the dates over the runtime's threads.
+    /// Derives the buffered rows' sessions and writes every buffered date as
+    /// one file sorted by `(user_id, time)`, spreading the dates over the
+    /// runtime's threads.
     async fn flush(&mut self) -> Result<()> {
+        if self.events_table.is_none() || self.schema.is_none() {
+            return Ok(());
+        }
+        let mut dates: Vec<DateRows> = std::mem::take(&mut self.buffered).into_iter().collect();
+        self.buffered_bytes = 0;
+        let sessions = Arc::new(self.assign_sessions(&mut dates));
         let (Some(table), Some(schema)) = (&self.events_table, &self.schema) else {
             return Ok(());
         };
-        let buffered = std::mem::take(&mut self.buffered);
-        self.buffered_bytes = 0;
-        let dates = Arc::new(Mutex::new(largest_last(buffered)));
+        let dates = Arc::new(Mutex::new(largest_last(dates)));
         let tasks: Vec<_> = (0..file_writers())
-            .map(|_| tokio::spawn(write_files(table.clone(), schema.clone(), dates.clone())))
+            .map(|_| {
+                let (table, schema) = (table.clone(), schema.clone());
+                tokio::spawn(write_files(table, schema, sessions.clone(), dates.clone()))
+            })
             .collect();
         for task in tasks {
             let adds = task
@@ -947,18 +1041,19 @@ fn file_writers() -> usize {
 /// done, so they finish within about one small date of each other. (Dealing
 /// the dates out by row counts up front left one writer running alone for
 /// ~5 % of a 1M import: a date's cost is not exactly its rows.)
-fn largest_last(buffered: BTreeMap<i32, Vec<StagedRows>>) -> Vec<DateRows> {
+fn largest_last(mut dates: Vec<DateRows>) -> Vec<DateRows> {
     let rows = |parts: &[StagedRows]| parts.iter().map(|(_, rows)| rows.len()).sum::<usize>();
-    let mut dates: Vec<DateRows> = buffered.into_iter().collect();
     dates.sort_by_key(|(_, parts)| rows(parts));
     dates
 }
 
 /// Takes dates off `dates` until none is left, writes each one's rows as a
 /// sorted Parquet file (uncommitted) and returns their add actions.
+/// `sessions`: the derived session ids the rows point at.
 async fn write_files(
     table: DeltaTable,
     schema: SchemaRef,
+    sessions: Arc<Vec<String>>,
     dates: Arc<Mutex<Vec<DateRows>>>,
 ) -> Result<Vec<Add>> {
     let mut writer = RecordBatchWriter::for_table(&table)?
@@ -969,7 +1064,7 @@ async fn write_files(
         // Taken in a statement of its own: the lock is not held while writing.
         let next = dates.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let Some((date, parts)) = next else { break };
-        let batch = build_file_batch(&schema, &parts, date)?;
+        let batch = build_file_batch(&schema, &parts, &sessions, date)?;
         drop(parts);
         // Every row has that date: naming its partition spares deltalake's
         // per-row split of the batch (a full copy).
@@ -1039,7 +1134,7 @@ mod tests {
                     // Fresh buffers every chunk; the others reuse theirs.
                     buffers.bytes = Vec::new();
                 }
-                read_lines(&mut input, &mut carry, &mut buffers).unwrap();
+                read_lines(&mut input, &mut carry, &mut buffers, CHUNK_LINES).unwrap();
                 if buffers.ends.is_empty() {
                     break;
                 }
@@ -1053,6 +1148,104 @@ mod tests {
             assert_eq!(read, lines, "{most} bytes a read");
             assert_eq!(sizes, [CHUNK_LINES, 4], "{most} bytes a read");
             assert!(carry.is_empty());
+        }
+    }
+
+    /// Imports `ndjson` into a new store in chunks of `chunk_lines` lines
+    /// and returns every stored `(event_id, user_id, session_id)`, sorted.
+    async fn sessions_after_import(ndjson: &str, chunk_lines: usize) -> Vec<[String; 3]> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path()).unwrap();
+        let input = Box::new(std::io::Cursor::new(ndjson.as_bytes().to_vec()));
+        let options = ImportOptions::default();
+        import_in_chunks(
+            &store,
+            input,
+            InputFormat::Ndjson,
+            &options,
+            &|_| {},
+            chunk_lines,
+        )
+        .await
+        .unwrap();
+        let trail = crate::Trail::open(dir.path()).await.unwrap();
+        let batches = trail
+            .sql("SELECT event_id, user_id, session_id FROM events ORDER BY event_id")
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in batches {
+            let column = |i: usize| {
+                datafusion::arrow::compute::cast(
+                    batch.column(i),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap()
+            };
+            let (ids, users, sessions) = (column(0), column(1), column(2));
+            for row in 0..batch.num_rows() {
+                let text = |a: &datafusion::arrow::array::ArrayRef| {
+                    a.as_string::<i32>().value(row).to_string()
+                };
+                rows.push([text(&ids), text(&users), text(&sessions)]);
+            }
+        }
+        rows
+    }
+
+    /// A merged user's late events: `w` (alice) at 10:00 and 10:50, the
+    /// anonymous `a` at 10:20, then `a` identifies as alice (merged into
+    /// `w`) and has an event at 10:30. Gaps of 20, 10 and 20 minutes: one
+    /// session of `w`, named by `w` and 10:00, however the lines are cut into
+    /// chunks. (Chunk by chunk, a cut after the third line had given `a`'s
+    /// 10:20 and the 10:30 event sessions of their own, and split `w`'s.)
+    #[tokio::test]
+    async fn a_merged_users_late_events_join_the_session_around_them() {
+        let lines = [
+            r#"{"type":"identify","user_id":"w","identity":"alice","time":"2026-11-20T09:00:00Z"}"#,
+            r#"{"type":"track","user_id":"w","event":"E","event_id":"e1","time":"2026-11-20T10:00:00Z"}"#,
+            r#"{"type":"track","user_id":"w","event":"E","event_id":"e2","time":"2026-11-20T10:50:00Z"}"#,
+            r#"{"type":"track","user_id":"a","event":"E","event_id":"e3","time":"2026-11-20T10:20:00Z"}"#,
+            r#"{"type":"identify","user_id":"a","identity":"alice","time":"2026-11-20T10:25:00Z"}"#,
+            r#"{"type":"track","user_id":"a","event":"E","event_id":"e4","time":"2026-11-20T10:30:00Z"}"#,
+        ];
+        let ndjson = lines.join("\n");
+        let start = crate::time::parse_timestamp_micros("2026-11-20T10:00:00Z").unwrap();
+        let session = session_id("w", start);
+        for chunk_lines in [1, 2, 3, 4, 5, CHUNK_LINES] {
+            let rows = sessions_after_import(&ndjson, chunk_lines).await;
+            let expected: Vec<[String; 3]> = ["e1", "e2", "e3", "e4"]
+                .map(|e| [e.to_string(), "w".to_string(), session.clone()])
+                .into();
+            assert_eq!(rows, expected, "chunks of {chunk_lines} lines");
+        }
+    }
+
+    /// Generated data (merges of anonymous users into identified ones, their
+    /// events arriving user by user) stores the same users and sessions
+    /// whatever the chunk size, down to chunks smaller than a user's events.
+    #[tokio::test]
+    async fn sessions_do_not_depend_on_chunk_boundaries() {
+        let options = crate::generator::GenOptions {
+            users: 0,
+            events: Some(6_000),
+            days: 30,
+            seed: 7,
+            end_micros: crate::time::parse_timestamp_micros("2026-11-20T00:00:00Z").unwrap(),
+        };
+        let mut ndjson = Vec::new();
+        crate::generator::generate(&options, &mut ndjson, &|_| {}).unwrap();
+        let ndjson = String::from_utf8(ndjson).unwrap();
+        let whole = sessions_after_import(&ndjson, CHUNK_LINES).await;
+        assert_eq!(whole.len(), 6_000);
+        let sessions: HashSet<&str> = whole.iter().map(|r| r[2].as_str()).collect();
+        assert!(sessions.len() > 100, "{} sessions", sessions.len());
+        for chunk_lines in [4096, 1000, 97, 7] {
+            let chunked = sessions_after_import(&ndjson, chunk_lines).await;
+            assert!(
+                whole == chunked,
+                "chunks of {chunk_lines} lines store other sessions"
+            );
         }
     }
 

@@ -97,11 +97,6 @@ impl TrackColumns {
     pub(crate) fn time(&self, row: usize) -> i64 {
         self.times.value(row)
     }
-
-    /// The session the message named, if any.
-    pub(crate) fn session_id(&self, row: usize) -> Option<&str> {
-        named_session(&self.session_ids, row)
-    }
 }
 
 /// The session a row's message named (null where the import derives one).
@@ -206,12 +201,13 @@ pub(crate) struct KeptRow {
     pub(crate) row: u32,
     /// Index into the chunk's resolved user ids.
     pub(crate) user: u32,
-    /// Index into the chunk's derived session ids; `None`: the message named its session.
+    /// Index into the derived session ids of the flush that writes the row
+    /// (set then); `None`: the message named its session.
     pub(crate) session: Option<u32>,
 }
 
-/// A chunk's tracks kept until their files are written, with the user and
-/// session ids its [`KeptRow`]s point at. Rows are copied once, from here
+/// A chunk's tracks kept until their files are written, with the user ids
+/// its [`KeptRow`]s point at. Rows are copied once, from here
 /// into their file's order ([`build_file_batch`]); gathering each date's
 /// rows out of the pieces first was another full copy of cold memory.
 pub(crate) struct StagedChunk {
@@ -219,22 +215,16 @@ pub(crate) struct StagedChunk {
     /// sessions the messages named.
     pieces: Vec<(Vec<ArrayRef>, StringArray)>,
     user_ids: Vec<String>,
-    sessions: Vec<String>,
 }
 
 impl StagedChunk {
-    pub(crate) fn new(
-        pieces: Vec<TrackColumns>,
-        user_ids: Vec<String>,
-        sessions: Vec<String>,
-    ) -> Self {
+    pub(crate) fn new(pieces: Vec<TrackColumns>, user_ids: Vec<String>) -> Self {
         Self {
             pieces: pieces
                 .into_iter()
                 .map(|t| (t.stored, t.session_ids))
                 .collect(),
             user_ids,
-            sessions,
         }
     }
 
@@ -253,7 +243,6 @@ impl StagedChunk {
             .map(|data| data.get_slice_memory_size().unwrap_or_default())
             .sum::<usize>()
             + strings(&self.user_ids)
-            + strings(&self.sessions)
     }
 
     fn event_id(&self, r: &KeptRow) -> &str {
@@ -262,16 +251,27 @@ impl StagedChunk {
             .value(r.row as usize)
     }
 
-    fn time(&self, r: &KeptRow) -> i64 {
+    /// The user the row was resolved to when its chunk was applied.
+    pub(crate) fn user_id(&self, r: &KeptRow) -> &str {
+        &self.user_ids[r.user as usize]
+    }
+
+    pub(crate) fn time(&self, r: &KeptRow) -> i64 {
         self.pieces[r.piece as usize].0[1]
             .as_primitive::<TimestampMicrosecondType>()
             .value(r.row as usize)
     }
 
-    fn session_id(&self, r: &KeptRow) -> Option<&str> {
+    /// The session the row's message named, if any.
+    pub(crate) fn named_session(&self, r: &KeptRow) -> Option<&str> {
+        named_session(&self.pieces[r.piece as usize].1, r.row as usize)
+    }
+
+    /// The row's session: derived (an index into `derived`) or named.
+    pub(crate) fn session_id<'a>(&'a self, r: &KeptRow, derived: &'a [String]) -> Option<&'a str> {
         match r.session {
-            Some(s) => Some(&self.sessions[s as usize]),
-            None => named_session(&self.pieces[r.piece as usize].1, r.row as usize),
+            Some(s) => Some(&derived[s as usize]),
+            None => self.named_session(r),
         }
     }
 }
@@ -288,6 +288,7 @@ impl StagedChunk {
 pub(crate) fn build_file_batch(
     schema: &SchemaRef,
     parts: &[(Arc<StagedChunk>, Vec<KeptRow>)],
+    sessions: &[String],
     date: i32,
 ) -> datafusion::error::Result<RecordBatch> {
     // (user, time, part, kept row): the user first by first appearance, then by rank.
@@ -302,9 +303,7 @@ pub(crate) fn build_file_batch(
                 Some((index, user)) if index == r.user => user,
                 _ => {
                     let next = rank_of.len() as u32;
-                    let user = *rank_of
-                        .entry(chunk.user_ids[r.user as usize].as_str())
-                        .or_insert(next);
+                    let user = *rank_of.entry(chunk.user_id(r)).or_insert(next);
                     previous = Some((r.user, user));
                     user
                 }
@@ -347,8 +346,8 @@ pub(crate) fn build_file_batch(
     let mut indices = Vec::with_capacity(keys.len());
     for key in &keys {
         let (chunk, r) = kept(key);
-        user_id.append_value(&chunk.user_ids[r.user as usize]);
-        session_id.append_option(chunk.session_id(r));
+        user_id.append_value(chunk.user_id(r));
+        session_id.append_option(chunk.session_id(r, sessions));
         indices.push((
             first_piece[key.2 as usize] + r.piece as usize,
             r.row as usize,
@@ -522,7 +521,7 @@ mod tests {
             .iter()
             .map(|a| a.get_array_memory_size())
             .sum();
-        let staged = StagedChunk::new(vec![tracks], vec!["u".into()], vec![]);
+        let staged = StagedChunk::new(vec![tracks], vec!["u".into()]);
         // The columns' exact bytes, and the one-byte user id "u".
         assert_eq!(staged.memory_size(), exact + 1);
         assert!(
@@ -575,7 +574,6 @@ mod tests {
                 piece(&[track("e9", 5, "null")]),
             ],
             strings(&["zed", "b"]),
-            strings(&["s-zed"]),
         ));
         let two = Arc::new(StagedChunk::new(
             vec![piece(&[
@@ -584,7 +582,6 @@ mod tests {
                 track("e3", 3, "null"),
             ])],
             strings(&["a", "b"]),
-            strings(&["s-b", "s-a"]),
         ));
         let schema = crate::event_batch::stored_schema(&layout);
         let batch = build_file_batch(
@@ -601,12 +598,13 @@ mod tests {
                 (
                     two,
                     vec![
-                        kept(0, 0, 1, Some(0)),
-                        kept(0, 2, 1, Some(0)),
-                        kept(0, 1, 0, Some(1)),
+                        kept(0, 0, 1, Some(1)),
+                        kept(0, 2, 1, Some(1)),
+                        kept(0, 1, 0, Some(2)),
                     ],
                 ),
             ],
+            &strings(&["s-zed", "s-b", "s-a"]),
             20_412,
         )
         .unwrap();
@@ -696,7 +694,13 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.user(0), (UserKind::Id, "u1"));
         assert_eq!(t.user(1), (UserKind::Identity, "a@x.com"));
-        assert_eq!((t.session_id(0), t.session_id(1)), (Some("s1"), None));
+        assert_eq!(
+            (
+                named_session(&t.session_ids, 0),
+                named_session(&t.session_ids, 1)
+            ),
+            (Some("s1"), None)
+        );
         assert_eq!(t.time(1) - t.time(0), 3_600_000_000);
         assert_eq!(t.id_hash(0), xxh3_128(b"e1"));
         assert_eq!(t.stored[0].as_string::<i32>().value(0), "e1");
