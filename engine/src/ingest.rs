@@ -135,18 +135,35 @@ pub(crate) async fn import(
     options: &ImportOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport> {
-    import_in_chunks(store, input, format, options, progress, CHUNK_LINES).await
+    import_sized(store, input, format, options, progress, Sizes::default()).await
 }
 
-/// [`import`] reading `chunk_lines` lines a chunk: what is stored must not
-/// depend on it, which the tests check with chunks of a few lines.
-async fn import_in_chunks(
+/// How an import cuts its work: [`CHUNK_LINES`] and [`FLUSH_BYTES`] but in
+/// the tests, which check with a few lines a chunk and a flush after every
+/// chunk that what is stored does not depend on the chunks.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    chunk_lines: usize,
+    flush_bytes: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            chunk_lines: CHUNK_LINES,
+            flush_bytes: FLUSH_BYTES,
+        }
+    }
+}
+
+/// [`import`] with its work cut by `sizes`.
+async fn import_sized(
     store: &Store,
     input: Box<dyn BufRead + Send>,
     format: InputFormat,
     options: &ImportOptions,
     progress: &(dyn Fn(usize) + Sync),
-    chunk_lines: usize,
+    sizes: Sizes,
 ) -> Result<ImportReport> {
     let (events_table, users_table) = store.open_consistent().await?;
     let users = match &users_table {
@@ -176,8 +193,9 @@ async fn import_in_chunks(
         max_errors: options.max_errors,
         users_changed: false,
         line_base: 0,
+        flush_bytes: sizes.flush_bytes,
     };
-    let mut parsed_chunks = spawn_reader(input, format, layout, chunk_lines);
+    let mut parsed_chunks = spawn_reader(input, format, layout, sizes.chunk_lines);
     while let Some(chunk) = parsed_chunks.recv().await {
         importer.apply_chunk(chunk?).await?;
         progress(importer.line_base);
@@ -608,6 +626,8 @@ struct Importer<'a> {
     users_changed: bool,
     /// Input lines read before the current chunk.
     line_base: usize,
+    /// Buffered bytes that make a flush ([`FLUSH_BYTES`] but in tests).
+    flush_bytes: usize,
 }
 
 /// One chunk's kept rows of one date.
@@ -681,7 +701,7 @@ impl Importer<'_> {
             return Ok(());
         }
         self.stage(chunk, tracks).await?;
-        if self.buffered_bytes >= FLUSH_BYTES {
+        if self.buffered_bytes >= self.flush_bytes {
             self.flush().await?;
         }
         Ok(())
@@ -876,7 +896,18 @@ impl Importer<'_> {
                 };
                 row.session = Some(session);
             }
-            let &(_, last, d, p, k) = run.last().expect("runs are not empty");
+            // The latest event: of those at the latest time, the last in the
+            // input (chunk, then line). Among ties the sort follows the rows
+            // as staged, user by user, which is not the input's order when
+            // two of the chunk's users merged later.
+            let last = run[run.len() - 1].1;
+            let &(_, _, d, p, k) = run[run.partition_point(|key| key.1 < last)..]
+                .iter()
+                .max_by_key(|&&(_, _, d, p, k)| {
+                    let row = &dates[d as usize].1[p as usize].1[k as usize];
+                    (p, row.piece, row.row)
+                })
+                .expect("runs are not empty");
             if seed.as_ref().is_none_or(|(t, _)| last >= *t) {
                 let (chunk, rows) = &dates[d as usize].1[p as usize];
                 record.last_event_time = Some(last);
@@ -959,15 +990,12 @@ impl Importer<'_> {
     /// one file sorted by `(user_id, time)`, spreading the dates over the
     /// runtime's threads.
     async fn flush(&mut self) -> Result<()> {
-        if self.events_table.is_none() || self.schema.is_none() {
+        let (Some(table), Some(schema)) = (self.events_table.clone(), self.schema.clone()) else {
             return Ok(());
-        }
+        };
         let mut dates: Vec<DateRows> = std::mem::take(&mut self.buffered).into_iter().collect();
         self.buffered_bytes = 0;
         let sessions = Arc::new(self.assign_sessions(&mut dates));
-        let (Some(table), Some(schema)) = (&self.events_table, &self.schema) else {
-            return Ok(());
-        };
         let dates = Arc::new(Mutex::new(largest_last(dates)));
         let tasks: Vec<_> = (0..file_writers())
             .map(|_| {
@@ -1151,23 +1179,16 @@ mod tests {
         }
     }
 
-    /// Imports `ndjson` into a new store in chunks of `chunk_lines` lines
-    /// and returns every stored `(event_id, user_id, session_id)`, sorted.
-    async fn sessions_after_import(ndjson: &str, chunk_lines: usize) -> Vec<[String; 3]> {
+    /// Imports `ndjson` into a new store, its work cut by `sizes`, and
+    /// returns every stored `(event_id, user_id, session_id)`, sorted.
+    async fn sessions_after_import(ndjson: &str, sizes: Sizes) -> Vec<[String; 3]> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path()).unwrap();
         let input = Box::new(std::io::Cursor::new(ndjson.as_bytes().to_vec()));
         let options = ImportOptions::default();
-        import_in_chunks(
-            &store,
-            input,
-            InputFormat::Ndjson,
-            &options,
-            &|_| {},
-            chunk_lines,
-        )
-        .await
-        .unwrap();
+        import_sized(&store, input, InputFormat::Ndjson, &options, &|_| {}, sizes)
+            .await
+            .unwrap();
         let trail = crate::Trail::open(dir.path()).await.unwrap();
         let batches = trail
             .sql("SELECT event_id, user_id, session_id FROM events ORDER BY event_id")
@@ -1213,7 +1234,11 @@ mod tests {
         let start = crate::time::parse_timestamp_micros("2026-11-20T10:00:00Z").unwrap();
         let session = session_id("w", start);
         for chunk_lines in [1, 2, 3, 4, 5, CHUNK_LINES] {
-            let rows = sessions_after_import(&ndjson, chunk_lines).await;
+            let sizes = Sizes {
+                chunk_lines,
+                ..Sizes::default()
+            };
+            let rows = sessions_after_import(&ndjson, sizes).await;
             let expected: Vec<[String; 3]> = ["e1", "e2", "e3", "e4"]
                 .map(|e| [e.to_string(), "w".to_string(), session.clone()])
                 .into();
@@ -1221,30 +1246,72 @@ mod tests {
         }
     }
 
+    /// `trail gen`'s NDJSON for 6,000 events.
+    fn generated(seed: u64) -> String {
+        let options = crate::generator::GenOptions {
+            users: 0,
+            events: Some(6_000),
+            days: 30,
+            seed,
+            end_micros: crate::time::parse_timestamp_micros("2026-11-20T00:00:00Z").unwrap(),
+        };
+        let mut ndjson = Vec::new();
+        crate::generator::generate(&options, &mut ndjson, &|_| {}).unwrap();
+        String::from_utf8(ndjson).unwrap()
+    }
+
     /// Generated data (merges of anonymous users into identified ones, their
     /// events arriving user by user) stores the same users and sessions
     /// whatever the chunk size, down to chunks smaller than a user's events.
     #[tokio::test]
     async fn sessions_do_not_depend_on_chunk_boundaries() {
-        let options = crate::generator::GenOptions {
-            users: 0,
-            events: Some(6_000),
-            days: 30,
-            seed: 7,
-            end_micros: crate::time::parse_timestamp_micros("2026-11-20T00:00:00Z").unwrap(),
-        };
-        let mut ndjson = Vec::new();
-        crate::generator::generate(&options, &mut ndjson, &|_| {}).unwrap();
-        let ndjson = String::from_utf8(ndjson).unwrap();
-        let whole = sessions_after_import(&ndjson, CHUNK_LINES).await;
+        let ndjson = generated(7);
+        let whole = sessions_after_import(&ndjson, Sizes::default()).await;
         assert_eq!(whole.len(), 6_000);
         let sessions: HashSet<&str> = whole.iter().map(|r| r[2].as_str()).collect();
         assert!(sessions.len() > 100, "{} sessions", sessions.len());
         for chunk_lines in [4096, 1000, 97, 7] {
-            let chunked = sessions_after_import(&ndjson, chunk_lines).await;
+            let sizes = Sizes {
+                chunk_lines,
+                ..Sizes::default()
+            };
+            let chunked = sessions_after_import(&ndjson, sizes).await;
             assert!(
                 whole == chunked,
                 "chunks of {chunk_lines} lines store other sessions"
+            );
+        }
+    }
+
+    /// When every user's events arrive in time order, a flush after every
+    /// chunk (each user's last written event seeding the next flush) stores
+    /// the sessions of one flush for the whole input. The input: generated
+    /// tracks, sorted by time, without the identifies (no merges).
+    #[tokio::test]
+    async fn sessions_continue_across_flushes() {
+        let mut tracks: Vec<(String, &str)> = Vec::new();
+        let ndjson = generated(11);
+        for line in ndjson.lines() {
+            let message: Value = serde_json::from_str(line).unwrap();
+            if message["type"] == "track" {
+                tracks.push((message["time"].as_str().unwrap().to_string(), line));
+            }
+        }
+        tracks.sort_by(|a, b| a.0.cmp(&b.0));
+        let in_order: Vec<&str> = tracks.iter().map(|t| t.1).collect();
+        let in_order = in_order.join("\n");
+        let once = sessions_after_import(&in_order, Sizes::default()).await;
+        let sessions: HashSet<&str> = once.iter().map(|r| r[2].as_str()).collect();
+        assert!(sessions.len() > 100, "{} sessions", sessions.len());
+        for chunk_lines in [1000, 97] {
+            let sizes = Sizes {
+                chunk_lines,
+                flush_bytes: 1,
+            };
+            let flushed = sessions_after_import(&in_order, sizes).await;
+            assert!(
+                once == flushed,
+                "a flush every {chunk_lines} lines stores other sessions"
             );
         }
     }

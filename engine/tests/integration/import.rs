@@ -287,6 +287,70 @@ async fn a_session_spans_two_imports() {
     );
 }
 
+/// A user's last stored event takes its place among a later import's
+/// times, so the events around it join its session; a message's own
+/// `session_id` is kept, and becomes the one a later event continues. Each
+/// line of the comments is an import; times on 2026-11-20.
+#[tokio::test]
+async fn later_imports_continue_the_session_of_the_last_stored_event() {
+    let (_dir, trail) = empty_trail().await;
+    let import = |events: &[(&str, &str, Option<&str>)]| {
+        let lines: Vec<String> = events
+            .iter()
+            .map(|(id, time, session)| {
+                let session = session.map_or("null".to_string(), |s| format!("\"{s}\""));
+                format!(
+                    r#"{{"type":"track","user_id":"u","event":"E","event_id":"{id}","time":"2026-11-20T{time}:00Z","session_id":{session}}}"#
+                )
+            })
+            .collect();
+        let trail = trail.clone();
+        async move { trail.import_str(&lines.join("\n")).await.unwrap() }
+    };
+    // 10:00, 11:00: two sessions (60 minutes apart).
+    import(&[("e1", "10:00", None), ("e2", "11:00", None)]).await;
+    // 10:45 and 11:20 join the stored 11:00 session (the seed sits between
+    // them), 11:10 keeps the session it names, 13:00 starts one; 10:05 is
+    // older than the stored last event and 40 minutes before 10:45: a
+    // session of its own (10:00's is not read again).
+    import(&[
+        ("e3", "10:45", None),
+        ("e4", "11:10", Some("given")),
+        ("e5", "11:20", None),
+        ("e6", "13:00", None),
+        ("e7", "10:05", None),
+    ])
+    .await;
+    // 09:00 is before everything: its own session, and 13:00 stays the last.
+    import(&[("e8", "09:00", None)]).await;
+    // 13:20 continues 13:00's session.
+    import(&[("e9", "13:20", None)]).await;
+    // 14:00 names its session, which 14:10 then continues.
+    import(&[("e10", "14:00", Some("named"))]).await;
+    import(&[("e11", "14:10", None)]).await;
+    let session: std::collections::HashMap<String, String> = rows(
+        &trail,
+        "SELECT event_id, session_id FROM events ORDER BY event_id",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        let (id, session) = r.split_once('|').unwrap();
+        (id.to_string(), session.to_string())
+    })
+    .collect();
+    let of = |id: &str| session[id].as_str();
+    assert_eq!(session.len(), 11);
+    assert_ne!(of("e1"), of("e2"));
+    assert_eq!([of("e3"), of("e5")], [of("e2"), of("e2")]);
+    assert_eq!(of("e4"), "given");
+    assert_eq!(of("e9"), of("e6"));
+    assert_eq!([of("e10"), of("e11")], ["named", "named"]);
+    let distinct: std::collections::HashSet<&str> =
+        ["e1", "e2", "e6", "e7", "e8", "e10"].map(of).into();
+    assert_eq!(distinct.len(), 6, "{session:?}");
+}
+
 #[tokio::test]
 async fn csv_and_parquet_inputs() {
     let (_dir, trail) = empty_trail().await;
