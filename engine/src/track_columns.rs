@@ -256,10 +256,17 @@ impl StagedChunk {
         &self.user_ids[r.user as usize]
     }
 
-    pub(crate) fn time(&self, r: &KeptRow) -> i64 {
-        self.pieces[r.piece as usize].0[1]
-            .as_primitive::<TimestampMicrosecondType>()
-            .value(r.row as usize)
+    /// Each piece's times, for reading many rows' without a downcast each.
+    pub(crate) fn times(&self) -> Vec<&[i64]> {
+        self.pieces
+            .iter()
+            .map(|(stored, _)| {
+                stored[1]
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values()
+                    .as_ref()
+            })
+            .collect()
     }
 
     /// The session the row's message named, if any.
@@ -296,6 +303,7 @@ pub(crate) fn build_file_batch(
         Vec::with_capacity(parts.iter().map(|(_, rows)| rows.len()).sum());
     let mut rank_of: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
     for (p, (chunk, rows)) in parts.iter().enumerate() {
+        let times = chunk.times();
         // Rows were staged user by user: a run of one user's rows looks its name up once.
         let mut previous: Option<(u32, u32)> = None;
         for (k, r) in rows.iter().enumerate() {
@@ -308,7 +316,12 @@ pub(crate) fn build_file_batch(
                     user
                 }
             };
-            keys.push((user, chunk.time(r), p as u32, k as u32));
+            keys.push((
+                user,
+                times[r.piece as usize][r.row as usize],
+                p as u32,
+                k as u32,
+            ));
         }
     }
     let mut by_name: Vec<(&str, u32)> = rank_of.into_iter().collect();
