@@ -39,6 +39,11 @@ pub(crate) struct UserRecord {
 pub(crate) struct Users {
     by_id: HashMap<String, UserRecord>,
     by_identity: HashMap<String, String>,
+    /// Per surviving user, the last written event (time, session) of each
+    /// user merged into it: a merged user's late event continues that
+    /// user's session, where the survivor's record keeps only the later of
+    /// the two. Not stored: the merged users' records keep them.
+    merged_seeds: HashMap<String, Vec<(i64, String)>>,
 }
 
 impl Users {
@@ -53,7 +58,35 @@ impl Users {
             }
             users.by_id.insert(r.user_id.clone(), r);
         }
+        let merged: Vec<(String, (i64, String))> = users
+            .by_id
+            .values()
+            .filter(|r| r.merged_into.is_some())
+            .filter_map(|r| {
+                let seed = r.last_event_time.zip(r.last_session_id.clone())?;
+                Some((users.canonical(&r.user_id), seed))
+            })
+            .collect();
+        for (survivor, seed) in merged {
+            users.merged_seeds.entry(survivor).or_default().push(seed);
+        }
         users
+    }
+
+    /// The last written events (time, session) a user's new events may
+    /// continue: its own and those of the users merged into it, by time.
+    pub(crate) fn seeds(&self, user_id: &str) -> Vec<(i64, String)> {
+        let own = self
+            .by_id
+            .get(user_id)
+            .and_then(|r| r.last_event_time.zip(r.last_session_id.clone()));
+        let mut seeds: Vec<(i64, String)> = own.into_iter().collect();
+        if let Some(merged) = self.merged_seeds.get(user_id) {
+            seeds.extend(merged.iter().cloned());
+            seeds.sort_unstable();
+            seeds.dedup();
+        }
+        seeds
     }
 
     /// Every record, merged users included.
@@ -167,6 +200,14 @@ impl Users {
         let Some(mut gone) = self.by_id.remove(from) else {
             return;
         };
+        let mut seeds = self.merged_seeds.remove(from).unwrap_or_default();
+        seeds.extend(gone.last_event_time.zip(gone.last_session_id.clone()));
+        if !seeds.is_empty() {
+            self.merged_seeds
+                .entry(into.to_string())
+                .or_default()
+                .extend(seeds);
+        }
         let survivor = self.ensure(into);
         survivor.joindate = min_opt(survivor.joindate, gone.joindate);
         survivor.last_seen = max_opt(survivor.last_seen, gone.last_seen);

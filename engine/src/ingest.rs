@@ -816,11 +816,11 @@ impl Importer<'_> {
     /// an event that arrived after the user's later events (a merged user's,
     /// or any late one) a session of its own when a chunk boundary fell
     /// between them. A user is the one its rows' user survives as now. The
-    /// user's last stored event (from earlier flushes and imports, carried
-    /// over merges) takes its place among the times, so its session goes on
-    /// for the events around it; its earlier events are not read again, so
-    /// an event older than the user's stored ones joins a stored session only
-    /// within the gap of the last stored event.
+    /// user's last written event (from earlier flushes and imports), and
+    /// that of each user merged into it, take their places among the times,
+    /// so their sessions go on for the events around them; earlier written
+    /// events are not read again, so an event joins a written session only
+    /// through one of those last events.
     fn assign_sessions(&mut self, dates: &mut [DateRows]) -> Vec<String> {
         // (user, time, date, part, kept row) of every buffered row; sorted,
         // equal times keep the input order (parts are in chunk order, a
@@ -861,24 +861,42 @@ impl Importer<'_> {
         let mut sessions = Vec::new();
         for run in keys.chunk_by(|a, b| a.0 == b.0) {
             let user_id = users[run[0].0 as usize].as_str();
-            let record = self.users.get_mut(user_id).expect("surviving users exist");
-            let seed = record.last_event_time.zip(record.last_session_id.clone());
-            let seed_at = seed
-                .as_ref()
-                .map(|(t, _)| run.partition_point(|key| key.1 < *t));
-            let mut times: Vec<Option<i64>> = run.iter().map(|key| Some(key.1)).collect();
-            if let (Some((t, _)), Some(at)) = (&seed, seed_at) {
-                times.insert(at, Some(*t));
+            // The run's times with the user's last written events (its own
+            // and its merged users') among them, each before events at its time.
+            let seeds = self.users.seeds(user_id);
+            let mut times: Vec<Option<i64>> = Vec::with_capacity(run.len() + seeds.len());
+            let (mut seed_at, mut event_at) = (Vec::new(), Vec::with_capacity(run.len()));
+            let mut next_seed = seeds.iter().map(|(t, _)| *t).peekable();
+            for key in run {
+                while let Some(t) = next_seed.next_if(|t| *t <= key.1) {
+                    seed_at.push(times.len());
+                    times.push(Some(t));
+                }
+                event_at.push(times.len());
+                times.push(Some(key.1));
+            }
+            for t in next_seed {
+                seed_at.push(times.len());
+                times.push(Some(t));
             }
             // The same kernel as SQL's `sessionize`.
             let numbers =
                 trail_udfs::session::sessionize::session_numbers(&times, SESSION_GAP_MICROS);
-            let seed_number = seed_at.map(|at| numbers[at]);
+            // A session that holds written events goes on under the id of
+            // the latest of them.
+            let continued = |number: Option<i64>| {
+                seed_at
+                    .iter()
+                    .zip(&seeds)
+                    .rev()
+                    .find(|(at, _)| numbers[**at] == number)
+                    .map(|(_, (_, id))| id)
+            };
             // Numbers rise along the run: one derived id at a time, made at
             // the session's first row that names none.
             let mut current: Option<(Option<i64>, u32)> = None;
             for (i, &(_, time, d, p, k)) in run.iter().enumerate() {
-                let number = numbers[i + usize::from(seed_at.is_some_and(|at| i >= at))];
+                let number = numbers[event_at[i]];
                 let (chunk, rows) = &mut dates[d as usize].1[p as usize];
                 let row = &mut rows[k as usize];
                 if chunk.named_session(row).is_some() {
@@ -887,9 +905,9 @@ impl Importer<'_> {
                 let session = match current {
                     Some((n, session)) if n == number => session,
                     _ => {
-                        sessions.push(match &seed {
-                            Some((_, stored)) if seed_number == Some(number) => stored.clone(),
-                            _ => session_id(user_id, time),
+                        sessions.push(match continued(number) {
+                            Some(stored) => stored.clone(),
+                            None => session_id(user_id, time),
                         });
                         let session = sessions.len() as u32 - 1;
                         current = Some((number, session));
@@ -910,7 +928,8 @@ impl Importer<'_> {
                     (p, row.piece, row.row)
                 })
                 .expect("runs are not empty");
-            if seed.as_ref().is_none_or(|(t, _)| last >= *t) {
+            let record = self.users.get_mut(user_id).expect("surviving users exist");
+            if record.last_event_time.is_none_or(|t| last >= t) {
                 let (chunk, rows) = &dates[d as usize].1[p as usize];
                 record.last_event_time = Some(last);
                 record.last_session_id = Some(

@@ -351,6 +351,49 @@ async fn later_imports_continue_the_session_of_the_last_stored_event() {
     assert_eq!(distinct.len(), 6, "{session:?}");
 }
 
+/// A merged user's late event continues that user's own written session,
+/// though the survivor's last written event is later: `a` at 10:00 and `w`
+/// (alice) at 12:00 are written; then `a` identifies as alice and has an
+/// event at 10:10. Once with the merge and the event in one import (the
+/// merge carries `a`'s last event), once in two (`a`'s stored record
+/// carries it into the third import).
+#[tokio::test]
+async fn a_merged_users_late_event_continues_its_own_written_session() {
+    let track = |user: &str, id: &str, time: &str| {
+        format!(
+            r#"{{"type":"track","user_id":"{user}","event":"E","event_id":"{id}","time":"2026-11-20T{time}:00Z"}}"#
+        )
+    };
+    let owner =
+        r#"{"type":"identify","user_id":"w","identity":"alice","time":"2026-11-20T09:00:00Z"}"#;
+    let identify =
+        r#"{"type":"identify","user_id":"a","identity":"alice","time":"2026-11-20T12:30:00Z"}"#;
+    let first = [
+        owner.to_string(),
+        track("a", "e1", "10:00"),
+        track("w", "e2", "12:00"),
+    ];
+    let late = track("a", "e3", "10:10");
+    let together = vec![vec![identify.to_string(), late.clone()]];
+    let apart = vec![vec![identify.to_string()], vec![late.clone()]];
+    for later in [together, apart] {
+        let (_dir, trail) = empty_trail().await;
+        trail.import_str(&first.join("\n")).await.unwrap();
+        for import in &later {
+            trail.import_str(&import.join("\n")).await.unwrap();
+        }
+        let sessions = rows(
+            &trail,
+            "SELECT event_id, user_id, session_id FROM events ORDER BY event_id",
+        )
+        .await;
+        let session = |i: usize| sessions[i].rsplit('|').next().unwrap();
+        assert!(sessions.iter().all(|r| r.contains("|w|")), "{sessions:?}");
+        assert_eq!(session(2), session(0), "{} imports after", later.len());
+        assert_ne!(session(1), session(0), "{} imports after", later.len());
+    }
+}
+
 #[tokio::test]
 async fn csv_and_parquet_inputs() {
     let (_dir, trail) = empty_trail().await;
