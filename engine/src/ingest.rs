@@ -834,25 +834,17 @@ impl Importer<'_> {
         let mut index: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
         for (d, (_, parts)) in dates.iter().enumerate() {
             for (p, (chunk, rows)) in parts.iter().enumerate() {
-                let times = chunk.times();
-                // Rows were staged user by user: a run looks its user up once.
-                let mut previous: Option<(u32, u32)> = None;
-                for (k, r) in rows.iter().enumerate() {
-                    let user = match previous {
-                        Some((staged, user)) if staged == r.user => user,
-                        _ => {
-                            let canonical = self.users.canonical_ref(chunk.user_id(r));
-                            let user = *index.entry(canonical).or_insert_with(|| {
-                                users.push(canonical.to_string());
-                                users.len() as u32 - 1
-                            });
-                            previous = Some((r.user, user));
-                            user
-                        }
-                    };
-                    let time = times[r.piece as usize][r.row as usize];
-                    keys.push((user, time, d as u32, p as u32, k as u32));
-                }
+                chunk.visit_rows(
+                    rows,
+                    |user_id| {
+                        let canonical = self.users.canonical_ref(user_id);
+                        *index.entry(canonical).or_insert_with(|| {
+                            users.push(canonical.to_string());
+                            users.len() as u32 - 1
+                        })
+                    },
+                    |k, user, time| keys.push((user, time, d as u32, p as u32, k as u32)),
+                );
             }
         }
         drop(index);

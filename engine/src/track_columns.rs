@@ -256,9 +256,19 @@ impl StagedChunk {
         &self.user_ids[r.user as usize]
     }
 
-    /// Each piece's times, for reading many rows' without a downcast each.
-    pub(crate) fn times(&self) -> Vec<&[i64]> {
-        self.pieces
+    /// Calls `visit(k, user, time)` for each of `rows` (staged from this
+    /// chunk), in order, where `user` is what `user_of` gives for the row's
+    /// user id. Rows are staged user by user, so `user_of` (a hash lookup)
+    /// runs once a run of one user's rows; the times are read as slices, not
+    /// downcast row by row.
+    pub(crate) fn visit_rows<'a>(
+        &'a self,
+        rows: &[KeptRow],
+        mut user_of: impl FnMut(&'a str) -> u32,
+        mut visit: impl FnMut(usize, u32, i64),
+    ) {
+        let times: Vec<&[i64]> = self
+            .pieces
             .iter()
             .map(|(stored, _)| {
                 stored[1]
@@ -266,7 +276,19 @@ impl StagedChunk {
                     .values()
                     .as_ref()
             })
-            .collect()
+            .collect();
+        let mut previous: Option<(u32, u32)> = None;
+        for (k, r) in rows.iter().enumerate() {
+            let user = match previous {
+                Some((staged, user)) if staged == r.user => user,
+                _ => {
+                    let user = user_of(self.user_id(r));
+                    previous = Some((r.user, user));
+                    user
+                }
+            };
+            visit(k, user, times[r.piece as usize][r.row as usize]);
+        }
     }
 
     /// The session the row's message named, if any.
@@ -303,26 +325,14 @@ pub(crate) fn build_file_batch(
         Vec::with_capacity(parts.iter().map(|(_, rows)| rows.len()).sum());
     let mut rank_of: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
     for (p, (chunk, rows)) in parts.iter().enumerate() {
-        let times = chunk.times();
-        // Rows were staged user by user: a run of one user's rows looks its name up once.
-        let mut previous: Option<(u32, u32)> = None;
-        for (k, r) in rows.iter().enumerate() {
-            let user = match previous {
-                Some((index, user)) if index == r.user => user,
-                _ => {
-                    let next = rank_of.len() as u32;
-                    let user = *rank_of.entry(chunk.user_id(r)).or_insert(next);
-                    previous = Some((r.user, user));
-                    user
-                }
-            };
-            keys.push((
-                user,
-                times[r.piece as usize][r.row as usize],
-                p as u32,
-                k as u32,
-            ));
-        }
+        chunk.visit_rows(
+            rows,
+            |user_id| {
+                let next = rank_of.len() as u32;
+                *rank_of.entry(user_id).or_insert(next)
+            },
+            |k, user, time| keys.push((user, time, p as u32, k as u32)),
+        );
     }
     let mut by_name: Vec<(&str, u32)> = rank_of.into_iter().collect();
     by_name.sort_unstable();
